@@ -10,14 +10,15 @@
 #include <string.h>
 
 static void usage(FILE *f) {
-    fprintf(f, "celeriac %s: a Celery-compatible worker in C\n\n"
-               "usage: celeriac <command> [options]\n\n"
-               "commands:\n"
-               "  worker    consume Celery tasks from RabbitMQ (default command)\n"
-               "  check     validate and profile a local file, print quality + profile JSON\n"
-               "  migrate   apply migrations-mirror/*.sql to DATABASE_URL (idempotent)\n"
-               "  version   print the version\n\n"
-               "`celeriac <command> --help` describes each command.\n",
+    fprintf(f,
+            "celeriac %s: a Celery-compatible worker in C\n\n"
+            "usage: celeriac <command> [options]\n\n"
+            "commands:\n"
+            "  worker    consume Celery tasks from RabbitMQ (default command)\n"
+            "  check     validate and profile a local file, print quality + profile JSON\n"
+            "  migrate   apply migrations-mirror/*.sql to DATABASE_URL (idempotent)\n"
+            "  version   print the version\n\n"
+            "`celeriac <command> --help` describes each command.\n",
             CELERIAC_VERSION);
 }
 

@@ -76,10 +76,10 @@ cel_status cel_format_parse(const char *name, cel_format *out, cel_error *err);
 const char *cel_format_name(cel_format f);
 
 typedef struct cel_reader_opts {
-    cel_format format;      /* AUTO: from the source name's extension, then content sniffing */
-    char delimiter;         /* CSV; 0 = detect (',', ';', '\t', '|') */
-    char quote;             /* CSV; 0 = '"' */
-    int header;             /* CSV; 1 = first row is the header, 0 = none (columns "column_1".."), -1 = 1 */
+    cel_format format; /* AUTO: from the source name's extension, then content sniffing */
+    char delimiter;    /* CSV; 0 = detect (',', ';', '\t', '|') */
+    char quote;        /* CSV; 0 = '"' */
+    int header; /* CSV; 1 = first row is the header, 0 = none (columns "column_1".."), -1 = 1 */
     const char *encoding;   /* "utf-8" (default; BOM skipped), "latin-1"/"iso-8859-1" transcoded */
     size_t max_line_bytes;  /* CSV/NDJSON record; default 16 MiB */
     size_t max_field_bytes; /* one cell; default 1 MiB */

@@ -15,15 +15,15 @@
 #include <stddef.h>
 
 typedef struct dbuf {
-    char *data;    /* owned; NULL until the first append */
-    size_t len;    /* bytes used, excluding the NUL */
-    size_t cap;    /* bytes allocated */
-    size_t max;    /* hard limit on len; 0 = unlimited (only for tests/bookkeeping) */
+    char *data; /* owned; NULL until the first append */
+    size_t len; /* bytes used, excluding the NUL */
+    size_t cap; /* bytes allocated */
+    size_t max; /* hard limit on len; 0 = unlimited (only for tests/bookkeeping) */
 } dbuf;
 
 void dbuf_init(dbuf *b, size_t max);
-void dbuf_free(dbuf *b);                       /* NULL-safe; leaves b empty */
-void dbuf_reset(dbuf *b);                      /* len = 0, keeps the allocation */
+void dbuf_free(dbuf *b);  /* NULL-safe; leaves b empty */
+void dbuf_reset(dbuf *b); /* len = 0, keeps the allocation */
 cel_status dbuf_append(dbuf *b, const void *p, size_t n) CEL_MUST_CHECK;
 cel_status dbuf_append_str(dbuf *b, const char *s) CEL_MUST_CHECK;
 cel_status dbuf_printf(dbuf *b, const char *fmt, ...) CEL_PRINTF(2, 3) CEL_MUST_CHECK;

@@ -9,25 +9,44 @@
 
 const char *cel_strerror(cel_status code) {
     switch (code) {
-    case CEL_OK: return "OK";
-    case CEL_ENOMEM: return "ENOMEM";
-    case CEL_EINVAL: return "EINVAL";
-    case CEL_EIO: return "EIO";
-    case CEL_EPARSE: return "EPARSE";
-    case CEL_ELIMIT: return "ELIMIT";
-    case CEL_ENOTFOUND: return "ENOTFOUND";
-    case CEL_EDENIED: return "EDENIED";
-    case CEL_ETRANSIENT: return "ETRANSIENT";
-    case CEL_EUNSUPPORTED: return "EUNSUPPORTED";
-    case CEL_EDB: return "EDB";
-    case CEL_ES3: return "ES3";
-    case CEL_EBROKER: return "EBROKER";
-    case CEL_ETIMEOUT: return "ETIMEOUT";
-    case CEL_ECONFIG: return "ECONFIG";
-    case CEL_EPROTO: return "EPROTO";
-    case CEL_EINTERNAL: return "EINTERNAL";
-    case CEL_ESCHEMA: return "ESCHEMA";
-    case CEL_ECONFLICT: return "ECONFLICT";
+    case CEL_OK:
+        return "OK";
+    case CEL_ENOMEM:
+        return "ENOMEM";
+    case CEL_EINVAL:
+        return "EINVAL";
+    case CEL_EIO:
+        return "EIO";
+    case CEL_EPARSE:
+        return "EPARSE";
+    case CEL_ELIMIT:
+        return "ELIMIT";
+    case CEL_ENOTFOUND:
+        return "ENOTFOUND";
+    case CEL_EDENIED:
+        return "EDENIED";
+    case CEL_ETRANSIENT:
+        return "ETRANSIENT";
+    case CEL_EUNSUPPORTED:
+        return "EUNSUPPORTED";
+    case CEL_EDB:
+        return "EDB";
+    case CEL_ES3:
+        return "ES3";
+    case CEL_EBROKER:
+        return "EBROKER";
+    case CEL_ETIMEOUT:
+        return "ETIMEOUT";
+    case CEL_ECONFIG:
+        return "ECONFIG";
+    case CEL_EPROTO:
+        return "EPROTO";
+    case CEL_EINTERNAL:
+        return "EINTERNAL";
+    case CEL_ESCHEMA:
+        return "ESCHEMA";
+    case CEL_ECONFLICT:
+        return "ECONFLICT";
     }
     return "EUNKNOWN";
 }

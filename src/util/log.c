@@ -28,8 +28,8 @@ int log_level_from_name(const char *name) {
     static const struct {
         const char *n;
         int l;
-    } t[] = {{"debug", LOG_DEBUG},    {"info", LOG_INFO},   {"warning", LOG_WARNING},
-             {"warn", LOG_WARNING},   {"error", LOG_ERROR}, {"critical", LOG_CRITICAL},
+    } t[] = {{"debug", LOG_DEBUG},   {"info", LOG_INFO},   {"warning", LOG_WARNING},
+             {"warn", LOG_WARNING},  {"error", LOG_ERROR}, {"critical", LOG_CRITICAL},
              {"fatal", LOG_CRITICAL}};
     if (name == NULL)
         return -1;
@@ -73,11 +73,21 @@ static void put_escaped(line *l, const char *s) {
     for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
         char tmp[8];
         switch (*p) {
-        case '"': put(l, "\\\"", 2); break;
-        case '\\': put(l, "\\\\", 2); break;
-        case '\n': put(l, "\\n", 2); break;
-        case '\r': put(l, "\\r", 2); break;
-        case '\t': put(l, "\\t", 2); break;
+        case '"':
+            put(l, "\\\"", 2);
+            break;
+        case '\\':
+            put(l, "\\\\", 2);
+            break;
+        case '\n':
+            put(l, "\\n", 2);
+            break;
+        case '\r':
+            put(l, "\\r", 2);
+            break;
+        case '\t':
+            put(l, "\\t", 2);
+            break;
         default:
             if (*p < 0x20 || *p == 0x7f) {
                 snprintf(tmp, sizeof tmp, "\\u%04x", *p);
@@ -123,7 +133,9 @@ static void put_value(line *l, const log_field *f) {
             snprintf(tmp, sizeof tmp, "null");
         puts_(l, tmp);
         break;
-    case LF_BOOL: puts_(l, f->i ? "true" : "false"); break;
+    case LF_BOOL:
+        puts_(l, f->i ? "true" : "false");
+        break;
     }
 }
 
@@ -136,9 +148,8 @@ void log_write(int level, const char *event, const log_field *fields, size_t n) 
     struct tm tm;
     gmtime_r(&tv.tv_sec, &tm);
     char ts[64];
-    snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-             (int)(tv.tv_usec / 1000));
+    snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(tv.tv_usec / 1000));
     char pid[32];
     snprintf(pid, sizeof pid, "%d", (int)getpid());
     if (g_json) {

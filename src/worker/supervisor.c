@@ -1,0 +1,1064 @@
+/*
+ * supervisor.c: the worker's main process.
+ *
+ * Rules it keeps (docs/research/celery.md; issue "worker core"):
+ * - Acks late: a task's message is acked only after the child reported the outcome
+ *   (so its database effects are committed) and the result was published with a
+ *   publisher confirm. Retries are republished (confirmed) before the ack.
+ * - Nothing is silently dropped: undecodable, non-JSON, unknown-task and id-less
+ *   messages go to the dead-letter queue (published with confirm, then acked) with
+ *   the reason in headers, and get a FAILURE reply where they have a reply_to. A
+ *   child that dies mid-task gets its message requeued once; the second loss (or a
+ *   loss on a message that was already redelivered) dead-letters it with a
+ *   WorkerLostError FAILURE.
+ * - Nothing is doubled: terminal outcomes are remembered (bounded, like Celery's
+ *   LimitedSet); a redelivered message whose task already completed here (its ack was
+ *   lost with the connection) is answered from memory and acked, not run again.
+ * - Never blocks on task work: children do it; this process only polls, so AMQP
+ *   heartbeats are served while tasks run.
+ * - ETA/countdown tasks stay unacked until due, with prefetch raised by one per held
+ *   message (as Celery's qos.increment_eventually); `expires` passed → REVOKED.
+ * - Broker loss: reconnect with backoff; held/reserved messages are forgotten (the
+ *   broker requeues them), running tasks finish and their results wait in memory for
+ *   the redelivery. SIGTERM: warm shutdown; a second SIGTERM/SIGINT or SIGQUIT: cold.
+ */
+#include "worker/supervisor.h"
+
+#include "broker/broker.h"
+#include "celery/message.h"
+#include "tasks/task.h"
+#include "util/log.h"
+#include "util/lru.h"
+#include "util/timeutil.h"
+#include "worker/child.h"
+#include "worker/ipc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+typedef enum { JOB_HELD, JOB_RESERVED, JOB_RUNNING } job_state;
+
+typedef struct job {
+    brk_delivery *d;
+    cmsg_task t;
+    const task_def *def;
+    job_state state;
+    double received_at, started_at;
+    struct job *next;
+} job;
+
+typedef struct child {
+    pid_t pid;
+    int fd;
+    ipc_reader rd;
+    job *job;
+    double spawned_at;
+    bool dead;
+} child;
+
+/* A terminal outcome remembered for redeliveries. */
+typedef struct completed {
+    char *body;     /* result message body, NULL when nothing is to be published */
+    char *reply_to; /* NULL when nothing is to be published */
+    bool published;
+} completed;
+
+typedef struct sup {
+    const worker_settings *cfg;
+    brk_url url;
+    brk_options bopts;
+    brk_conn *b;
+    char **queues;
+    size_t nqueues;
+    char (*ctags)[128];
+    child *children;
+    int nchildren;
+    job *jobs;
+    size_t held, running;
+    uint16_t qos_base, qos_current;
+    lru *completed;
+    lru *deaths;
+    double next_connect, backoff;
+    bool stopping, cold, consuming;
+    uint64_t processed;
+} sup;
+
+static volatile sig_atomic_t g_term_count, g_quit, g_chld;
+static int g_sigpipe[2] = {-1, -1};
+
+static void on_signal(int sig) {
+    int saved = errno;
+    if (sig == SIGTERM || sig == SIGINT)
+        g_term_count++;
+    else if (sig == SIGQUIT)
+        g_quit = 1;
+    else if (sig == SIGCHLD)
+        g_chld = 1;
+    if (g_sigpipe[1] >= 0) {
+        ssize_t w = write(g_sigpipe[1], "x", 1);
+        (void)w;
+    }
+    errno = saved;
+}
+
+static void completed_free(void *p) {
+    completed *c = p;
+    free(c->body);
+    free(c->reply_to);
+    free(c);
+}
+
+/* ---------- small helpers ---------- */
+
+static const char *job_queue(const job *j) {
+    return j->d->routing_key ? j->d->routing_key : "";
+}
+
+static void job_free(job *j) {
+    if (!j)
+        return;
+    brk_delivery_free(j->d);
+    cmsg_task_clear(&j->t);
+    free(j);
+}
+
+static void job_unlink(sup *s, job *j) {
+    for (job **pp = &s->jobs; *pp; pp = &(*pp)->next)
+        if (*pp == j) {
+            *pp = j->next;
+            j->next = NULL;
+            return;
+        }
+}
+
+static void job_append(sup *s, job *j) {
+    job **pp = &s->jobs;
+    while (*pp)
+        pp = &(*pp)->next;
+    *pp = j;
+}
+
+static bool delivery_current(const sup *s, const brk_delivery *d) {
+    return s->b && brk_alive(s->b) && d->generation == brk_generation(s->b);
+}
+
+static void ack(sup *s, const brk_delivery *d) {
+    if (!delivery_current(s, d))
+        return; /* its channel is gone: the broker requeued it */
+    cel_error err = {0};
+    if (brk_ack(s->b, d->delivery_tag, &err) != CEL_OK)
+        LOG(LOG_ERROR, "broker.ack_failed", LF_S("error", err.msg));
+}
+
+static void reject(sup *s, const brk_delivery *d, bool requeue) {
+    if (!delivery_current(s, d))
+        return;
+    cel_error err = {0};
+    if (brk_reject(s->b, d->delivery_tag, requeue, &err) != CEL_OK)
+        LOG(LOG_ERROR, "broker.reject_failed", LF_S("error", err.msg));
+}
+
+/* Publishes a result body to reply_to (default exchange), waiting for the confirm. */
+static cel_status publish_result(sup *s, const char *reply_to, const char *task_id,
+                                 const char *body, cel_error *err) {
+    if (!s->b || !brk_alive(s->b))
+        return cel_fail(err, CEL_EBROKER, "broker connection is down");
+    brk_msg m = {.exchange = "",
+                 .routing_key = reply_to,
+                 .body = body,
+                 .body_len = strlen(body),
+                 .content_type = "application/json",
+                 .content_encoding = "utf-8",
+                 .correlation_id = task_id,
+                 .delivery_mode = 1,
+                 .priority = 0};
+    return brk_publish(s->b, &m, err);
+}
+
+static bool wants_result(const job *j) {
+    return !j->t.ignore_result && j->t.reply_to && *j->t.reply_to;
+}
+
+/* Publishes a state for this task if the producer wants results; logs failures. */
+static bool publish_state(sup *s, const cmsg_task *t, const char *status, json_t *result,
+                          const char *traceback) {
+    if (t->ignore_result || !t->reply_to || !*t->reply_to || !t->id)
+        return true;
+    char *body = cres_body(t->id, status, result, traceback, NULL);
+    if (!body)
+        return false;
+    cel_error err = {0};
+    cel_status st = publish_result(s, t->reply_to, t->id, body, &err);
+    free(body);
+    if (st != CEL_OK) {
+        LOG(LOG_ERROR, "result.publish_failed", LF_S("task_id", t->id), LF_S("status", status),
+            LF_S("error", err.msg));
+        return false;
+    }
+    return true;
+}
+
+/* Moves a message to the dead-letter queue (confirmed publish, then ack), or rejects it
+ * without requeue when the operator chose a broker-side dead-letter exchange. */
+static void dead_letter(sup *s, const brk_delivery *d, const char *reason, const char *code) {
+    if (!delivery_current(s, d))
+        return;
+    if (strcmp(s->cfg->dead_letter_mode, "reject") == 0) {
+        reject(s, d, false);
+        return;
+    }
+    json_t *h = d->headers ? json_deep_copy(d->headers) : json_object();
+    char now[48];
+    tu_format_iso8601(tu_now(), now, sizeof now);
+    json_object_set_new(h, "x-celeriac-reason", json_string(reason));
+    json_object_set_new(h, "x-celeriac-error", json_string(code));
+    json_object_set_new(h, "x-celeriac-original-exchange",
+                        json_string(d->exchange ? d->exchange : ""));
+    json_object_set_new(h, "x-celeriac-original-routing-key",
+                        json_string(d->routing_key ? d->routing_key : ""));
+    json_object_set_new(h, "x-celeriac-worker", json_string(s->cfg->hostname));
+    json_object_set_new(h, "x-celeriac-dead-lettered-at", json_string(now));
+    json_object_set_new(h, "x-celeriac-redelivered", json_boolean(d->redelivered));
+    brk_msg m = {.exchange = "",
+                 .routing_key = s->cfg->dead_letter_queue,
+                 .body = d->body,
+                 .body_len = d->body_len,
+                 .content_type = d->content_type,
+                 .content_encoding = d->content_encoding,
+                 .correlation_id = d->correlation_id,
+                 .reply_to = d->reply_to,
+                 .headers = h,
+                 .delivery_mode = 2,
+                 .priority = d->priority,
+                 .mandatory = true};
+    cel_error err = {0};
+    cel_status st = brk_publish(s->b, &m, &err);
+    json_decref(h);
+    if (st != CEL_OK) {
+        LOG(LOG_ERROR, "deadletter.publish_failed", LF_S("queue", s->cfg->dead_letter_queue),
+            LF_S("error", err.msg));
+        /* Don't ack: the message stays with the broker (requeued on reconnect). */
+        if (st != CEL_EBROKER)
+            reject(s, d, true);
+        return;
+    }
+    LOG(LOG_WARNING, "task.dead_lettered", LF_S("queue", s->cfg->dead_letter_queue),
+        LF_S("reason", reason), LF_I("delivery_tag", d->delivery_tag));
+    ack(s, d);
+}
+
+/* ---------- QoS ---------- */
+
+static void update_qos(sup *s) {
+    if (!s->b || !brk_alive(s->b) || s->qos_base == 0)
+        return;
+    size_t want = (size_t)s->qos_base + s->held;
+    if (want > 65535)
+        want = 65535;
+    if (want == s->qos_current)
+        return;
+    cel_error err = {0};
+    if (brk_qos(s->b, (uint16_t)want, &err) != CEL_OK) {
+        LOG(LOG_ERROR, "broker.qos_failed", LF_S("error", err.msg));
+        return;
+    }
+    s->qos_current = (uint16_t)want;
+}
+
+/* ---------- connection ---------- */
+
+static void drop_unstarted(sup *s) {
+    job **pp = &s->jobs;
+    while (*pp) {
+        job *j = *pp;
+        if (j->state != JOB_RUNNING) {
+            *pp = j->next;
+            if (j->state == JOB_HELD)
+                s->held--;
+            job_free(j);
+        } else {
+            pp = &j->next;
+        }
+    }
+}
+
+static void broker_lost(sup *s, const char *why) {
+    LOG(LOG_ERROR, "broker.connection_lost", LF_S("error", why),
+        LF_I("running", (long long)s->running));
+    brk_close(s->b);
+    s->b = NULL;
+    s->consuming = false;
+    s->qos_current = 0;
+    drop_unstarted(s); /* the broker requeues everything unacked */
+    s->backoff = 1.0;
+    s->next_connect = tu_monotonic() + s->backoff;
+}
+
+static cel_status declare_topology(sup *s, cel_error *err) {
+    cel_status st;
+    const char *mode = s->cfg->queue_declare;
+    if (strcmp(s->cfg->dead_letter_mode, "queue") == 0 &&
+        (st = brk_declare_queue(s->b, s->cfg->dead_letter_queue, false, true, false, false, NULL,
+                                err)))
+        return st;
+    for (size_t i = 0; i < s->nqueues; i++) {
+        const char *q = s->queues[i];
+        if (strcmp(mode, "kombu") == 0) {
+            /* Exactly what kombu declares for a Celery task queue (kombu entity.py):
+             * exchange <q> direct durable, queue <q> durable no args, bound by <q>. */
+            if ((st = brk_declare_exchange(s->b, q, "direct", true, false, err)) ||
+                (st = brk_declare_queue(s->b, q, false, true, false, false, NULL, err)) ||
+                (st = brk_bind_queue(s->b, q, q, q, err))) {
+                if (st == CEL_ECONFLICT)
+                    LOG(LOG_ERROR, "broker.declare_conflict", LF_S("queue", q),
+                        LF_S("hint", "the queue exists with other arguments; set "
+                                     "CELERIAC_QUEUE_DECLARE=passive"));
+                return st;
+            }
+        } else if (strcmp(mode, "passive") == 0) {
+            if ((st = brk_declare_queue(s->b, q, true, false, false, false, NULL, err)))
+                return st;
+        }
+    }
+    return CEL_OK;
+}
+
+static void try_connect(sup *s) {
+    if (s->b || tu_monotonic() < s->next_connect)
+        return;
+    cel_error err = {0};
+    brk_conn *b = NULL;
+    cel_status st = brk_connect(&s->url, &s->bopts, &b, &err);
+    if (st == CEL_OK) {
+        s->b = b;
+        st = declare_topology(s, &err);
+        s->qos_current = 0;
+        if (st == CEL_OK && s->qos_base) {
+            st = brk_qos(
+                b, (uint16_t)(s->qos_base + s->held > 65535 ? 65535 : s->qos_base + s->held), &err);
+            s->qos_current = s->qos_base;
+        }
+        for (size_t i = 0; st == CEL_OK && !s->stopping && i < s->nqueues; i++)
+            st = brk_consume(b, s->queues[i], false, s->ctags[i], sizeof s->ctags[i], &err);
+    }
+    if (st != CEL_OK) {
+        LOG(LOG_ERROR, "broker.connect_failed", LF_S("error", err.msg),
+            LF_D("retry_in", s->backoff));
+        brk_close(s->b);
+        s->b = NULL;
+        s->next_connect = tu_monotonic() + s->backoff;
+        s->backoff = s->backoff * 2 > 30 ? 30 : s->backoff * 2;
+        return;
+    }
+    s->consuming = !s->stopping;
+    s->backoff = 1.0;
+    char masked[512];
+    log_mask_url(s->cfg->broker_url, masked, sizeof masked);
+    LOG(LOG_INFO, "broker.connected", LF_S("url", masked), LF_S("server", brk_server_version(b)),
+        LF_S("queues", s->cfg->queues), LF_I("prefetch", s->qos_base));
+}
+
+/* ---------- children ---------- */
+
+static void spawn_child(sup *s, int idx) {
+    child *c = &s->children[idx];
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+        LOG(LOG_CRITICAL, "child.socketpair_failed", LF_S("error", strerror(errno)));
+        c->dead = true;
+        c->pid = 0;
+        return;
+    }
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        LOG(LOG_CRITICAL, "child.fork_failed", LF_S("error", strerror(errno)));
+        close(sv[0]);
+        close(sv[1]);
+        c->dead = true;
+        c->pid = 0;
+        return;
+    }
+    if (pid == 0) {
+        /* Child: keep stdio and our socket (as fd 3), close everything else, including
+         * the broker socket and other children's sockets. */
+        if (sv[1] != 3) {
+            dup2(sv[1], 3);
+        } else {
+            int fl = fcntl(3, F_GETFD);
+            fcntl(3, F_SETFD, fl & ~FD_CLOEXEC);
+        }
+        close_range(4, ~0u, 0);
+        child_main(3);
+    }
+    close(sv[1]);
+    fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) | O_NONBLOCK);
+    c->pid = pid;
+    c->fd = sv[0];
+    c->job = NULL;
+    c->dead = false;
+    c->spawned_at = tu_monotonic();
+    ipc_reader_init(&c->rd);
+    LOG(LOG_DEBUG, "child.spawned", LF_I("pid", pid), LF_I("index", idx));
+}
+
+static void handle_outcome(sup *s, child *c, const char *frame, size_t len);
+
+/* ---------- incoming messages ---------- */
+
+static void reject_bad(sup *s, brk_delivery *d, cmsg_task *t, cel_status st, const char *why) {
+    const char *exc_type = "InvalidTaskError", *exc_module = "celery.exceptions", *code = "invalid";
+    if (st == CEL_EUNSUPPORTED) {
+        exc_type = "ContentDisallowed";
+        exc_module = "kombu.exceptions";
+        code = "content_type";
+    } else if (st == CEL_EPARSE) {
+        exc_type = "DecodeError";
+        exc_module = "kombu.exceptions";
+        code = "decode";
+    } else if (st == CEL_ENOTFOUND) {
+        exc_type = "NotRegistered";
+        exc_module = "celery.exceptions";
+        code = "unknown_task";
+    } else if (st == CEL_ELIMIT) {
+        code = "too_large";
+    }
+    LOG(LOG_ERROR, "task.rejected", LF_S("task_id", t->id), LF_S("task", t->name),
+        LF_I("delivery_tag", d->delivery_tag), LF_S("reason", why),
+        LF_S("content_type", d->content_type));
+    if (t->id && t->reply_to && *t->reply_to) {
+        json_t *exc =
+            cres_exception(exc_type, exc_module, st == CEL_ENOTFOUND && t->name ? t->name : why);
+        bool ign = t->ignore_result;
+        t->ignore_result = false; /* the producer must learn its message was refused */
+        publish_state(s, t, "FAILURE", exc, NULL);
+        t->ignore_result = ign;
+        json_decref(exc);
+    }
+    dead_letter(s, d, why, code);
+}
+
+static void on_delivery(sup *s, brk_delivery *d) {
+    if (s->stopping) {
+        reject(s, d, true);
+        brk_delivery_free(d);
+        return;
+    }
+    job *j = calloc(1, sizeof *j);
+    if (!j)
+        abort();
+    j->d = d;
+    j->received_at = tu_now();
+    cel_error err = {0};
+    cel_status st;
+    if (d->too_large) {
+        cmsg_peek(d, &j->t);
+        st = cel_fail(&err, CEL_ELIMIT, "message body of %zu bytes exceeds the %ld-byte limit",
+                      d->body_len, s->cfg->max_message_bytes);
+    } else {
+        st = cmsg_decode(d, &j->t, &err);
+    }
+    if (st == CEL_OK) {
+        j->def = task_lookup(j->t.name);
+        if (!j->def)
+            st = cel_fail(&err, CEL_ENOTFOUND, "unregistered task '%s'", j->t.name);
+    }
+    if (st != CEL_OK) {
+        reject_bad(s, d, &j->t, st, err.msg);
+        job_free(j);
+        return;
+    }
+    cmsg_task *t = &j->t;
+    LOG(LOG_INFO, "task.received", LF_S("task_id", t->id), LF_S("task", t->name),
+        LF_I("delivery_tag", d->delivery_tag), LF_I("protocol", t->protocol),
+        LF_I("retries", t->retries), LF_B("redelivered", d->redelivered),
+        LF_S("queue", job_queue(j)));
+    completed *done = lru_get(s->completed, t->id);
+    if (done && d->redelivered) {
+        bool ok = true;
+        if (!done->published && done->body && done->reply_to) {
+            cel_error e2 = {0};
+            ok = publish_result(s, done->reply_to, t->id, done->body, &e2) == CEL_OK;
+            if (ok)
+                done->published = true;
+        }
+        LOG(LOG_WARNING, "task.duplicate_skipped", LF_S("task_id", t->id),
+            LF_S("reason", "already completed on this worker; redelivered after a lost ack"));
+        if (ok)
+            ack(s, d);
+        job_free(j);
+        return;
+    }
+    double now = tu_now();
+    if (t->has_expires && now >= t->expires) {
+        json_t *exc = cres_exception("TaskRevokedError", "celery.exceptions", "expired");
+        bool ok = publish_state(s, t, "REVOKED", exc, NULL);
+        json_decref(exc);
+        LOG(LOG_WARNING, "task.revoked", LF_S("task_id", t->id), LF_S("task", t->name),
+            LF_B("expired", 1));
+        if (ok)
+            ack(s, d);
+        job_free(j);
+        return;
+    }
+    if (t->has_eta && t->eta > now + 0.0005) {
+        j->state = JOB_HELD;
+        s->held++;
+        update_qos(s);
+        LOG(LOG_INFO, "task.scheduled", LF_S("task_id", t->id), LF_D("eta_in", t->eta - now));
+    } else {
+        j->state = JOB_RESERVED;
+    }
+    job_append(s, j);
+}
+
+/* ---------- dispatch ---------- */
+
+static child *idle_child(sup *s) {
+    for (int i = 0; i < s->nchildren; i++)
+        if (!s->children[i].dead && s->children[i].pid > 0 && !s->children[i].job)
+            return &s->children[i];
+    return NULL;
+}
+
+static void dispatch(sup *s) {
+    double now = tu_now();
+    for (job *j = s->jobs, *next; j; j = next) {
+        next = j->next;
+        if (j->state == JOB_HELD && j->t.eta <= now) {
+            j->state = JOB_RESERVED;
+            s->held--;
+            update_qos(s);
+        }
+        if (j->state != JOB_RESERVED)
+            continue;
+        if (j->t.has_expires && now >= j->t.expires) {
+            json_t *exc = cres_exception("TaskRevokedError", "celery.exceptions", "expired");
+            bool ok = publish_state(s, &j->t, "REVOKED", exc, NULL);
+            json_decref(exc);
+            LOG(LOG_WARNING, "task.revoked", LF_S("task_id", j->t.id), LF_B("expired", 1));
+            if (ok)
+                ack(s, j->d);
+            job_unlink(s, j);
+            job_free(j);
+            continue;
+        }
+        child *c = idle_child(s);
+        if (!c)
+            break;
+        if ((s->cfg->track_started || j->t.track_started) && wants_result(j)) {
+            json_t *meta = json_pack("{siss}", "pid", (int)c->pid, "hostname", s->cfg->hostname);
+            publish_state(s, &j->t, "STARTED", meta, NULL);
+            json_decref(meta);
+        }
+        json_t *req = json_pack("{sssssisOsOss}", "id", j->t.id, "name", j->def->name, "retries",
+                                j->t.retries, "args", j->t.args, "kwargs", j->t.kwargs, "hostname",
+                                s->cfg->hostname);
+        if (j->t.root_id)
+            json_object_set_new(req, "root_id", json_string(j->t.root_id));
+        char *txt = json_dumps(req, JSON_COMPACT);
+        json_decref(req);
+        cel_error err = {0};
+        if (!txt || ipc_write_frame(c->fd, txt, strlen(txt), &err) != CEL_OK) {
+            LOG(LOG_ERROR, "child.dispatch_failed", LF_I("pid", c->pid), LF_S("error", err.msg));
+            free(txt);
+            kill(c->pid, SIGKILL);
+            c->dead = true;
+            continue; /* the job stays reserved; the child is reaped and replaced */
+        }
+        free(txt);
+        j->state = JOB_RUNNING;
+        j->started_at = tu_now();
+        c->job = j;
+        s->running++;
+        LOG(LOG_INFO, "task.started", LF_S("task_id", j->t.id), LF_S("task", j->def->name),
+            LF_I("pid", c->pid), LF_I("delivery_tag", j->d->delivery_tag));
+    }
+}
+
+/* ---------- outcomes ---------- */
+
+static void remember(sup *s, const cmsg_task *t, char *body, bool published) {
+    completed *c = calloc(1, sizeof *c);
+    if (!c)
+        abort();
+    c->body = body;
+    c->reply_to = (t->reply_to && !t->ignore_result) ? strdup(t->reply_to) : NULL;
+    c->published = published || !c->reply_to;
+    lru_put(s->completed, t->id, c);
+}
+
+static void finish_terminal(sup *s, job *j, const char *status, json_t *result,
+                            const char *traceback, double runtime) {
+    char *body = NULL;
+    bool published = true;
+    if (wants_result(j)) {
+        body = cres_body(j->t.id, status, result, traceback, NULL);
+        cel_error err = {0};
+        if (!body || publish_result(s, j->t.reply_to, j->t.id, body, &err) != CEL_OK) {
+            published = false;
+            LOG(LOG_ERROR, "result.publish_failed", LF_S("task_id", j->t.id),
+                LF_S("error", err.msg));
+        }
+    }
+    remember(s, &j->t, body, published);
+    s->processed++;
+    int level = strcmp(status, "SUCCESS") == 0 ? LOG_INFO : LOG_ERROR;
+    LOG(level, strcmp(status, "SUCCESS") == 0 ? "task.succeeded" : "task.failed",
+        LF_S("task_id", j->t.id), LF_S("task", j->def ? j->def->name : j->t.name),
+        LF_I("delivery_tag", j->d->delivery_tag), LF_S("outcome", status),
+        LF_D("duration", runtime), LF_B("acked", published && delivery_current(s, j->d)));
+    if (published)
+        ack(s, j->d);
+}
+
+static void handle_retry(sup *s, job *j, json_t *resp) {
+    double countdown = json_number_value(json_object_get(resp, "countdown"));
+    if (!(countdown >= 0) || countdown > 86400 * 365)
+        countdown = 1;
+    const char *exc_type = json_string_value(json_object_get(resp, "exc_type"));
+    const char *exc_module = json_string_value(json_object_get(resp, "exc_module"));
+    const char *exc_msg = json_string_value(json_object_get(resp, "exc_message"));
+    if (!delivery_current(s, j->d)) {
+        /* Can't republish and ack atomically on a dead channel: the broker redelivers
+         * the original, which runs again with the same retries count. */
+        LOG(LOG_WARNING, "task.retry_deferred", LF_S("task_id", j->t.id),
+            LF_S("reason", "broker connection lost"));
+        return;
+    }
+    cmsg_out out;
+    cel_error err = {0};
+    if (cmsg_encode_retry(&j->t, tu_now() + countdown, s->cfg->hostname, &out, &err) != CEL_OK) {
+        LOG(LOG_ERROR, "task.retry_failed", LF_S("task_id", j->t.id), LF_S("error", err.msg));
+        reject(s, j->d, true);
+        return;
+    }
+    /* Same queue as Celery's Task.retry: default exchange → routing key = queue name. */
+    bool direct = !j->d->exchange || !*j->d->exchange;
+    brk_msg m = {.exchange = direct ? "" : j->d->exchange,
+                 .routing_key = j->d->routing_key,
+                 .body = out.body,
+                 .body_len = out.body_len,
+                 .content_type = "application/json",
+                 .content_encoding = "utf-8",
+                 .correlation_id = j->t.id,
+                 .reply_to = j->t.reply_to,
+                 .expiration = out.expiration[0] ? out.expiration : NULL,
+                 .headers = out.headers,
+                 .delivery_mode = 2,
+                 .priority = j->t.priority,
+                 .mandatory = true};
+    cel_status st = brk_publish(s->b, &m, &err);
+    cmsg_out_clear(&out);
+    if (st != CEL_OK) {
+        LOG(LOG_ERROR, "task.retry_publish_failed", LF_S("task_id", j->t.id),
+            LF_S("error", err.msg));
+        if (st != CEL_EBROKER)
+            reject(s, j->d, true);
+        return;
+    }
+    json_t *exc = cres_exception(exc_type ? exc_type : "Retry",
+                                 exc_module ? exc_module : "builtins", exc_msg ? exc_msg : "");
+    publish_state(s, &j->t, "RETRY", exc, json_string_value(json_object_get(resp, "traceback")));
+    json_decref(exc);
+    LOG(LOG_WARNING, "task.retried", LF_S("task_id", j->t.id), LF_S("task", j->def->name),
+        LF_I("retries", j->t.retries + 1), LF_D("countdown", countdown),
+        LF_S("exception", exc_msg));
+    ack(s, j->d);
+}
+
+static void handle_outcome(sup *s, child *c, const char *frame, size_t len) {
+    job *j = c->job;
+    if (!j) {
+        LOG(LOG_ERROR, "child.unexpected_frame", LF_I("pid", c->pid));
+        return;
+    }
+    c->job = NULL;
+    s->running--;
+    job_unlink(s, j);
+    json_error_t jerr;
+    json_t *resp = json_loadb(frame, len, 0, &jerr);
+    const char *status = resp ? json_string_value(json_object_get(resp, "status")) : NULL;
+    double runtime = resp ? json_number_value(json_object_get(resp, "runtime")) : 0;
+    if (!status) {
+        json_t *exc = cres_exception("RuntimeError", "builtins", "celeriac: malformed child reply");
+        finish_terminal(s, j, "FAILURE", exc, NULL, runtime);
+        json_decref(exc);
+    } else if (strcmp(status, "SUCCESS") == 0) {
+        finish_terminal(s, j, "SUCCESS", json_object_get(resp, "result"), NULL, runtime);
+    } else if (strcmp(status, "RETRY") == 0) {
+        handle_retry(s, j, resp);
+    } else {
+        const char *et = json_string_value(json_object_get(resp, "exc_type"));
+        const char *em = json_string_value(json_object_get(resp, "exc_module"));
+        const char *msg = json_string_value(json_object_get(resp, "exc_message"));
+        json_t *exc =
+            cres_exception(et ? et : "RuntimeError", em ? em : "builtins", msg ? msg : "");
+        finish_terminal(s, j, "FAILURE", exc, json_string_value(json_object_get(resp, "traceback")),
+                        runtime);
+        json_decref(exc);
+    }
+    json_decref(resp);
+    job_free(j);
+}
+
+static void child_lost(sup *s, child *c, int wstatus) {
+    char how[96];
+    if (WIFSIGNALED(wstatus))
+        snprintf(how, sizeof how, "signal %d (%s)", WTERMSIG(wstatus),
+                 strsignal(WTERMSIG(wstatus)));
+    else
+        snprintf(how, sizeof how, "exit code %d", WEXITSTATUS(wstatus));
+    job *j = c->job;
+    if (c->fd >= 0)
+        close(c->fd);
+    c->fd = -1;
+    ipc_reader_free(&c->rd);
+    c->job = NULL;
+    c->pid = 0;
+    c->dead = true;
+    if (!j) {
+        if (!s->stopping)
+            LOG(LOG_WARNING, "child.exited", LF_S("how", how));
+        return;
+    }
+    s->running--;
+    job_unlink(s, j);
+    int *count = lru_get(s->deaths, j->t.id);
+    if (!count) {
+        count = calloc(1, sizeof *count);
+        if (!count)
+            abort();
+        lru_put(s->deaths, j->t.id, count);
+    }
+    (*count)++;
+    LOG(LOG_ERROR, "child.lost_task", LF_S("task_id", j->t.id), LF_S("task", j->def->name),
+        LF_S("how", how), LF_I("losses", *count), LF_B("redelivered", j->d->redelivered));
+    if (*count >= 2 || j->d->redelivered) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "Worker exited prematurely: %s Job: %s.", how, j->t.id);
+        json_t *exc = cres_exception("WorkerLostError", "billiard.exceptions", msg);
+        char *body = wants_result(j) ? cres_body(j->t.id, "FAILURE", exc, NULL, NULL) : NULL;
+        bool published = publish_state(s, &j->t, "FAILURE", exc, NULL);
+        json_decref(exc);
+        remember(s, &j->t, body, published);
+        char reason[300];
+        snprintf(reason, sizeof reason, "worker child lost twice while running the task (%s)", how);
+        dead_letter(s, j->d, reason, "worker_lost");
+    } else {
+        reject(s, j->d, true); /* redelivered once */
+    }
+    job_free(j);
+}
+
+static void reap(sup *s) {
+    int wstatus;
+    pid_t pid;
+    while ((pid = waitpid(-1, &wstatus, WNOHANG)) > 0) {
+        for (int i = 0; i < s->nchildren; i++) {
+            if (s->children[i].pid == pid) {
+                child *c = &s->children[i];
+                /* Drain a reply that arrived just before the exit. */
+                cel_error err = {0};
+                if (c->fd >= 0 && ipc_reader_fill(&c->rd, c->fd, &err) != CEL_EIO) {
+                    char *frame;
+                    size_t len;
+                    if (ipc_reader_pop(&c->rd, &frame, &len) == 1) {
+                        handle_outcome(s, c, frame, len);
+                        free(frame);
+                    }
+                }
+                child_lost(s, c, wstatus);
+                if (!s->stopping && !s->cold) {
+                    spawn_child(s, i);
+                    LOG(LOG_INFO, "child.replaced", LF_I("pid", s->children[i].pid));
+                }
+            }
+        }
+    }
+}
+
+/* ---------- shutdown ---------- */
+
+static void begin_warm_shutdown(sup *s) {
+    if (s->stopping)
+        return;
+    s->stopping = true;
+    LOG(LOG_WARNING, "worker.warm_shutdown", LF_I("running", (long long)s->running),
+        LF_S("note", "finishing running tasks; send SIGQUIT or SIGTERM again for cold shutdown"));
+    if (s->b && brk_alive(s->b) && s->consuming) {
+        for (size_t i = 0; i < s->nqueues; i++) {
+            cel_error err = {0};
+            if (brk_cancel(s->b, s->ctags[i], &err) != CEL_OK)
+                LOG(LOG_ERROR, "broker.cancel_failed", LF_S("error", err.msg));
+        }
+        s->consuming = false;
+    }
+    /* Hand back what hasn't started. */
+    job **pp = &s->jobs;
+    while (*pp) {
+        job *j = *pp;
+        if (j->state != JOB_RUNNING) {
+            *pp = j->next;
+            reject(s, j->d, true);
+            job_free(j);
+        } else {
+            pp = &j->next;
+        }
+    }
+    s->held = 0;
+    brk_delivery *d;
+    while (s->b && (d = brk_next_delivery(s->b))) {
+        reject(s, d, true);
+        brk_delivery_free(d);
+    }
+}
+
+static void stop_children(sup *s, bool force) {
+    for (int i = 0; i < s->nchildren; i++) {
+        child *c = &s->children[i];
+        if (c->pid <= 0)
+            continue;
+        if (force)
+            kill(c->pid, SIGKILL);
+        if (c->fd >= 0)
+            close(c->fd); /* EOF: an idle child exits */
+        c->fd = -1;
+    }
+    for (int i = 0; i < s->nchildren; i++) {
+        child *c = &s->children[i];
+        if (c->pid > 0) {
+            int st;
+            waitpid(c->pid, &st, 0);
+            c->pid = 0;
+        }
+        ipc_reader_free(&c->rd);
+    }
+}
+
+/* ---------- main loop ---------- */
+
+static int split_queues(sup *s) {
+    char *copy = strdup(s->cfg->queues);
+    if (!copy)
+        abort();
+    size_t cap = 8;
+    s->queues = calloc(cap, sizeof *s->queues);
+    for (char *save = NULL, *tok = strtok_r(copy, ",", &save); tok;
+         tok = strtok_r(NULL, ",", &save)) {
+        while (*tok == ' ')
+            tok++;
+        size_t n = strlen(tok);
+        while (n && tok[n - 1] == ' ')
+            tok[--n] = '\0';
+        if (!n)
+            continue;
+        if (s->nqueues == cap) {
+            cap *= 2;
+            s->queues = realloc(s->queues, cap * sizeof *s->queues);
+            if (!s->queues)
+                abort();
+        }
+        s->queues[s->nqueues++] = strdup(tok);
+    }
+    free(copy);
+    s->ctags = calloc(s->nqueues ? s->nqueues : 1, sizeof *s->ctags);
+    return s->nqueues ? 0 : -1;
+}
+
+int sup_run(const worker_settings *cfg) {
+    sup S;
+    memset(&S, 0, sizeof S);
+    sup *s = &S;
+    s->cfg = cfg;
+    cel_error err = {0};
+    if (brk_url_parse(cfg->broker_url, &s->url, &err) != CEL_OK) {
+        LOG(LOG_CRITICAL, "config.invalid", LF_S("error", err.msg));
+        return 2;
+    }
+    if (split_queues(s) != 0) {
+        LOG(LOG_CRITICAL, "config.invalid", LF_S("error", "no queues given (-Q)"));
+        return 2;
+    }
+    s->bopts = (brk_options){.heartbeat_s = (int)cfg->heartbeat,
+                             .connect_timeout_ms = 10000,
+                             .confirm_timeout_ms = (int)(cfg->confirm_timeout * 1000),
+                             .max_body_bytes = (size_t)cfg->max_message_bytes,
+                             .connection_name = cfg->hostname};
+    long qos = cfg->prefetch_multiplier * cfg->concurrency;
+    s->qos_base = (uint16_t)(qos > 65535 ? 65535 : (qos < 0 ? 0 : qos));
+    s->completed = lru_new((size_t)cfg->completed_cache, completed_free);
+    s->deaths = lru_new(10000, free);
+    s->backoff = 1.0;
+
+    if (pipe2(g_sigpipe, O_CLOEXEC | O_NONBLOCK) != 0) {
+        LOG(LOG_CRITICAL, "worker.pipe_failed", LF_S("error", strerror(errno)));
+        return 1;
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGQUIT, &sa, NULL);
+    sigaction(SIGCHLD, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    s->nchildren = (int)cfg->concurrency;
+    s->children = calloc((size_t)s->nchildren, sizeof *s->children);
+    if (!s->children)
+        abort();
+    for (int i = 0; i < s->nchildren; i++) {
+        s->children[i].fd = -1;
+        spawn_child(s, i);
+    }
+    LOG(LOG_INFO, "worker.ready", LF_S("hostname", cfg->hostname), LF_S("queues", cfg->queues),
+        LF_I("concurrency", s->nchildren), LF_I("prefetch", s->qos_base),
+        LF_S("version", CELERIAC_VERSION));
+
+    int exit_code = 0;
+    int seen_terms = 0;
+    for (;;) {
+        if (g_quit || g_term_count >= 2) {
+            s->cold = true;
+            LOG(LOG_WARNING, "worker.cold_shutdown", LF_I("running", (long long)s->running));
+            stop_children(s, true);
+            exit_code = 1;
+            break;
+        }
+        if (g_term_count > seen_terms) {
+            seen_terms = (int)g_term_count;
+            begin_warm_shutdown(s);
+        }
+        if (s->stopping && s->running == 0)
+            break;
+        if (!s->b)
+            try_connect(s);
+
+        /* poll set: signal pipe, broker, children */
+        struct pollfd pfd[2 + 256];
+        int npfd = 0;
+        pfd[npfd++] = (struct pollfd){.fd = g_sigpipe[0], .events = POLLIN};
+        int broker_idx = -1;
+        if (s->b && brk_alive(s->b)) {
+            broker_idx = npfd;
+            pfd[npfd++] = (struct pollfd){.fd = brk_fd(s->b), .events = POLLIN};
+        }
+        int child_base = npfd;
+        for (int i = 0; i < s->nchildren && npfd < (int)(sizeof pfd / sizeof pfd[0]); i++)
+            pfd[npfd++] = (struct pollfd){.fd = s->children[i].fd, .events = POLLIN};
+        int timeout = 200;
+        double now = tu_now();
+        for (job *j = s->jobs; j; j = j->next)
+            if (j->state == JOB_HELD) {
+                double ms = (j->t.eta - now) * 1000.0;
+                if (ms < timeout)
+                    timeout = ms < 0 ? 0 : (int)ms + 1;
+            }
+        if (!s->b && !s->stopping) {
+            double ms = (s->next_connect - tu_monotonic()) * 1000.0;
+            if (ms < timeout)
+                timeout = ms < 0 ? 0 : (int)ms + 1;
+        }
+        if (s->b && brk_alive(s->b) && brk_has_buffered(s->b))
+            timeout = 0;
+        int pr = poll(pfd, (nfds_t)npfd, timeout);
+        if (pr < 0 && errno != EINTR) {
+            LOG(LOG_CRITICAL, "worker.poll_failed", LF_S("error", strerror(errno)));
+            exit_code = 1;
+            break;
+        }
+        if (pr > 0 && (pfd[0].revents & POLLIN)) {
+            char buf[64];
+            while (read(g_sigpipe[0], buf, sizeof buf) > 0) {
+            }
+        }
+        /* Broker frames (also drives heartbeats). */
+        if (s->b && brk_alive(s->b)) {
+            bool readable = broker_idx >= 0 && pr > 0 &&
+                            (pfd[broker_idx].revents & (POLLIN | POLLERR | POLLHUP));
+            (void)readable;
+            /* Always pump (it also lets rabbitmq-c send a due heartbeat), then drain
+             * every queued delivery, including ones read during confirm waits. */
+            cel_error e2 = {0};
+            if (brk_pump(s->b, 0, &e2) != CEL_OK) {
+                broker_lost(s, e2.msg);
+            } else {
+                brk_delivery *d;
+                while (s->b && (d = brk_next_delivery(s->b)))
+                    on_delivery(s, d);
+            }
+            if (s->b && !brk_alive(s->b))
+                broker_lost(s, "connection closed");
+        }
+        /* Child replies. */
+        for (int i = 0; i < s->nchildren; i++) {
+            child *c = &s->children[i];
+            int k = child_base + i;
+            if (k >= npfd || c->fd < 0 || pfd[k].fd != c->fd || pr <= 0 ||
+                !(pfd[k].revents & (POLLIN | POLLHUP | POLLERR)))
+                continue;
+            cel_error e2 = {0};
+            cel_status st = ipc_reader_fill(&c->rd, c->fd, &e2);
+            char *frame;
+            size_t len;
+            int got;
+            while ((got = ipc_reader_pop(&c->rd, &frame, &len)) == 1) {
+                handle_outcome(s, c, frame, len);
+                free(frame);
+            }
+            if (got < 0 || st == CEL_EIO) {
+                LOG(LOG_ERROR, "child.protocol_error", LF_I("pid", c->pid));
+                kill(c->pid, SIGKILL);
+            }
+            /* EOF (CEL_ENOTFOUND) means it exited: reap() handles it. */
+        }
+        if (g_chld) {
+            g_chld = 0;
+            reap(s);
+        }
+        if (!s->stopping)
+            dispatch(s);
+        /* Any children that failed to spawn get another chance. */
+        for (int i = 0; !s->stopping && i < s->nchildren; i++)
+            if (s->children[i].pid == 0 && s->children[i].dead)
+                spawn_child(s, i);
+        if (s->stopping && s->running > 0 && !s->b)
+            try_connect(s); /* to publish and ack what is finishing */
+    }
+
+    if (!s->cold)
+        stop_children(s, false);
+    /* Results published while the broker was away are lost with us; the broker still
+     * holds their messages (unacked), so another worker will run them again. */
+    brk_close(s->b);
+    s->b = NULL;
+    while (s->jobs) {
+        job *j = s->jobs;
+        s->jobs = j->next;
+        job_free(j);
+    }
+    lru_free(s->completed);
+    lru_free(s->deaths);
+    for (size_t i = 0; i < s->nqueues; i++)
+        free(s->queues[i]);
+    free(s->queues);
+    free(s->ctags);
+    free(s->children);
+    close(g_sigpipe[0]);
+    close(g_sigpipe[1]);
+    g_sigpipe[0] = g_sigpipe[1] = -1;
+    LOG(LOG_INFO, "worker.stopped", LF_I("exit_code", exit_code), LF_I("processed", s->processed));
+    return exit_code;
+}
