@@ -116,8 +116,9 @@ void task_succeed(task_outcome *out, json_t *result) {
     out->result = result;
 }
 
-static void set_exc(task_outcome *out, const char *exc_type, const char *exc_module,
-                    const char *fmt, va_list ap) {
+__attribute__((format(printf, 4, 0))) static void set_exc(task_outcome *out, const char *exc_type,
+                                                          const char *exc_module, const char *fmt,
+                                                          va_list ap) {
     snprintf(out->exc_type, sizeof out->exc_type, "%s", exc_type);
     snprintf(out->exc_module, sizeof out->exc_module, "%s", exc_module);
     vsnprintf(out->exc_message, sizeof out->exc_message, fmt, ap);
