@@ -428,6 +428,16 @@ static cel_status check_body_start(s3_xfer *x) {
     obj_name(q, on, sizeof on);
     if (q->sink == SINK_STREAM && q->delivered == 0)
         capture_stream_info(q, r);
+    /* If-Match is checked here too: not every S3 implementation honours it (s3rver
+     * ignores it), and a changed ETag must never be spliced into what was read. */
+    if (q->if_match[0] && r->etag[0]) {
+        size_t el = strlen(r->etag), ml = strlen(q->if_match);
+        if (ml != el + 2 || memcmp(q->if_match + 1, r->etag, el) != 0)
+            return cel_fail(&r->cb_err, CEL_ECONFLICT,
+                            "S3 GET %s: the object changed while it was being read (ETag %s, "
+                            "expected %s)",
+                            on, r->etag, q->if_match);
+    }
     if (q->sink == SINK_BUF) {
         if (r->status == 206) {
             if (!r->have_range || r->range_start != q->range_offset)
