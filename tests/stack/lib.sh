@@ -51,12 +51,13 @@ die() {
 IS_ROOT=0
 [ "$(id -u)" = 0 ] && IS_ROOT=1
 
-# run_as USER CMD...: run CMD as USER when we are root, else as ourselves.
+# run_as USER CMD...: run CMD as USER when we are root, else as ourselves. From / because
+# the caller's directory may not be readable by USER; all paths here are absolute.
 run_as() {
     local user=$1
     shift
     if [ "$IS_ROOT" = 1 ]; then
-        runuser -u "$user" -- "$@"
+        (cd / && runuser -u "$user" -- "$@")
     else
         "$@"
     fi
@@ -198,7 +199,7 @@ RMQ_ENV=(
 
 # rmqctl ARGS...: rabbitmqctl against our node, as the node's user.
 rmqctl() {
-    (cd "$RMQ_DIR" && run_as "$RMQ_OWNER" env -i "${RMQ_ENV[@]}" "$RMQ_BIN/rabbitmqctl" \
+    (run_as "$RMQ_OWNER" env -i "${RMQ_ENV[@]}" "$RMQ_BIN/rabbitmqctl" \
         -n "$RMQ_NODE" "$@" 9>&-)
 }
 
