@@ -1,0 +1,342 @@
+/*
+ * dq_sketch.c: hashing, pool, PRNG, HyperLogLog, distinct counter, Misra-Gries
+ * (see dq_sketch.h for the contracts and the references).
+ *
+ * Bounds: the distinct table grows only with dq_pool_take(); HLL and top-k are
+ * fixed size. Small bookkeeping allocations (the 16 KiB HLL) propagate ENOMEM.
+ */
+#include "quality/dq_sketch.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------- hashing */
+
+uint64_t dq_mix64(uint64_t x) {
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ULL;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebULL;
+    x ^= x >> 31;
+    return x;
+}
+
+static uint64_t rotl(uint64_t x, int r) {
+    return (x << r) | (x >> (64 - r));
+}
+
+dq_h128 dq_hash128(const void *p, size_t n, uint64_t seed) {
+    const unsigned char *s = p;
+    uint64_t a = seed ^ 0x9e3779b97f4a7c15ULL ^ ((uint64_t)n * 0xff51afd7ed558ccdULL);
+    uint64_t b = ~seed + 0xc4ceb9fe1a85ec53ULL + (uint64_t)n;
+    while (n >= 8) {
+        uint64_t w;
+        memcpy(&w, s, 8);
+        a = rotl((a ^ w) * 0x87c37b91114253d5ULL, 31);
+        b = rotl((b + w) * 0x4cf5ad432745937fULL, 27) + a;
+        s += 8;
+        n -= 8;
+    }
+    uint64_t t = 0;
+    for (size_t i = 0; i < n; i++)
+        t |= (uint64_t)s[i] << (8 * i);
+    a = rotl((a ^ t) * 0x87c37b91114253d5ULL, 31);
+    b = rotl((b + t) * 0x4cf5ad432745937fULL, 27) + a;
+    dq_h128 h;
+    h.a = dq_mix64(a ^ rotl(b, 17));
+    h.b = dq_mix64(b + h.a);
+    return h;
+}
+
+dq_h128 dq_h128_combine(dq_h128 acc, dq_h128 x) {
+    dq_h128 h;
+    h.a = dq_mix64(rotl(acc.a, 23) * 0x9e3779b97f4a7c15ULL ^ x.a);
+    h.b = dq_mix64(rotl(acc.b, 41) * 0xd6e8feb86659fd93ULL + x.b + h.a);
+    return h;
+}
+
+uint64_t dq_rand_next(uint64_t *state) {
+    *state += 0x9e3779b97f4a7c15ULL;
+    return dq_mix64(*state);
+}
+
+/* ---------------------------------------------------------------- pool */
+
+bool dq_pool_take(dq_pool *p, size_t n) {
+    if (n > p->limit || p->used > p->limit - n)
+        return false;
+    p->used += n;
+    if (p->used > p->peak)
+        p->peak = p->used;
+    return true;
+}
+
+void dq_pool_give(dq_pool *p, size_t n) {
+    p->used = n > p->used ? 0 : p->used - n;
+}
+
+/* ---------------------------------------------------------------- HyperLogLog */
+
+#define HLL_M (1u << DQ_HLL_P)
+#define HLL_Q (64 - DQ_HLL_P)
+
+cel_status dq_hll_init(dq_hll *h, cel_error *err) {
+    h->reg = calloc(HLL_M, 1);
+    if (h->reg == NULL)
+        return cel_fail(err, CEL_ENOMEM, "quality: out of memory for a HyperLogLog sketch");
+    return CEL_OK;
+}
+
+void dq_hll_add(dq_hll *h, uint64_t hash) {
+    uint32_t idx = (uint32_t)(hash >> HLL_Q);
+    uint64_t w = hash << DQ_HLL_P;
+    uint8_t rho = w == 0 ? (uint8_t)(HLL_Q + 1) : (uint8_t)(__builtin_clzll(w) + 1);
+    if (rho > HLL_Q + 1)
+        rho = HLL_Q + 1;
+    if (rho > h->reg[idx])
+        h->reg[idx] = rho;
+}
+
+/* Ertl 2017, Algorithm 6 helper functions sigma and tau. */
+static double hll_sigma(double x) {
+    if (x == 1.0)
+        return INFINITY;
+    double y = 1, z = x, zp;
+    do {
+        x *= x;
+        zp = z;
+        z += x * y;
+        y += y;
+    } while (zp != z);
+    return z;
+}
+
+static double hll_tau(double x) {
+    if (x == 0.0 || x == 1.0)
+        return 0.0;
+    double y = 1, z = 1 - x, zp;
+    do {
+        x = sqrt(x);
+        zp = z;
+        y *= 0.5;
+        z -= (1 - x) * (1 - x) * y;
+    } while (zp != z);
+    return z / 3;
+}
+
+double dq_hll_estimate(const dq_hll *h) {
+    uint32_t c[HLL_Q + 2];
+    memset(c, 0, sizeof c);
+    for (uint32_t i = 0; i < HLL_M; i++)
+        c[h->reg[i]]++;
+    double m = HLL_M;
+    double z = m * hll_tau(1.0 - c[HLL_Q + 1] / m);
+    for (int k = HLL_Q; k >= 1; k--)
+        z = 0.5 * (z + c[k]);
+    z += m * hll_sigma(c[0] / m);
+    const double alpha_inf = 0.5 / log(2.0);
+    return alpha_inf * m * m / z;
+}
+
+void dq_hll_free(dq_hll *h) {
+    free(h->reg);
+    h->reg = NULL;
+}
+
+/* ---------------------------------------------------------------- distinct */
+
+void dq_distinct_init(dq_distinct *d, dq_pool *pool) {
+    memset(d, 0, sizeof *d);
+    d->pool = pool;
+}
+
+static void dtab_put(dq_dslot *tab, size_t cap, uint64_t h, uint64_t count) {
+    size_t i = (size_t)dq_mix64(h) & (cap - 1);
+    while (tab[i].h != 0 && tab[i].h != h)
+        i = (i + 1) & (cap - 1);
+    tab[i].h = h;
+    tab[i].count += count;
+}
+
+static cel_status distinct_to_hll(dq_distinct *d, cel_error *err) {
+    cel_status st = dq_hll_init(&d->hll, err);
+    if (st != CEL_OK)
+        return st;
+    for (size_t i = 0; i < d->cap; i++)
+        if (d->tab[i].h)
+            dq_hll_add(&d->hll, d->tab[i].h);
+    free(d->tab);
+    d->tab = NULL;
+    dq_pool_give(d->pool, d->taken);
+    d->taken = 0;
+    d->cap = 0;
+    d->approx = true;
+    return CEL_OK;
+}
+
+static cel_status distinct_grow(dq_distinct *d, cel_error *err) {
+    size_t ncap = d->cap ? d->cap * 2 : 64;
+    size_t bytes = ncap * sizeof(dq_dslot);
+    if (!dq_pool_take(d->pool, bytes))
+        return distinct_to_hll(d, err);
+    dq_dslot *nt = calloc(ncap, sizeof *nt);
+    if (nt == NULL) {
+        dq_pool_give(d->pool, bytes);
+        return distinct_to_hll(d, err);
+    }
+    for (size_t i = 0; i < d->cap; i++)
+        if (d->tab[i].h)
+            dtab_put(nt, ncap, d->tab[i].h, d->tab[i].count);
+    free(d->tab);
+    dq_pool_give(d->pool, d->taken);
+    d->tab = nt;
+    d->cap = ncap;
+    d->taken = bytes;
+    return CEL_OK;
+}
+
+cel_status dq_distinct_add(dq_distinct *d, uint64_t h, cel_error *err) {
+    if (h == 0)
+        h = 1;
+    if (d->approx) {
+        dq_hll_add(&d->hll, h);
+        return CEL_OK;
+    }
+    if ((d->n + 1) * 10 > d->cap * 7) {
+        cel_status st = distinct_grow(d, err);
+        if (st != CEL_OK)
+            return st;
+        if (d->approx) {
+            dq_hll_add(&d->hll, h);
+            return CEL_OK;
+        }
+    }
+    size_t i = (size_t)dq_mix64(h) & (d->cap - 1);
+    while (d->tab[i].h != 0 && d->tab[i].h != h)
+        i = (i + 1) & (d->cap - 1);
+    if (d->tab[i].h == 0) {
+        d->tab[i].h = h;
+        d->n++;
+    }
+    d->tab[i].count++;
+    return CEL_OK;
+}
+
+uint64_t dq_distinct_count_of(const dq_distinct *d, uint64_t h) {
+    if (h == 0)
+        h = 1;
+    if (d->approx || d->cap == 0)
+        return 0;
+    size_t i = (size_t)dq_mix64(h) & (d->cap - 1);
+    while (d->tab[i].h != 0) {
+        if (d->tab[i].h == h)
+            return d->tab[i].count;
+        i = (i + 1) & (d->cap - 1);
+    }
+    return 0;
+}
+
+uint64_t dq_distinct_value(const dq_distinct *d) {
+    if (!d->approx)
+        return d->n;
+    return (uint64_t)llround(dq_hll_estimate(&d->hll));
+}
+
+size_t dq_distinct_top_counts(const dq_distinct *d, uint64_t *out, size_t k) {
+    size_t have = 0;
+    if (d->approx)
+        return 0;
+    for (size_t i = 0; i < d->cap; i++) {
+        if (d->tab[i].h == 0)
+            continue;
+        uint64_t c = d->tab[i].count;
+        if (have == k && c <= out[k - 1])
+            continue;
+        size_t j = have < k ? have++ : k - 1;
+        while (j > 0 && out[j - 1] < c) {
+            out[j] = out[j - 1];
+            j--;
+        }
+        out[j] = c;
+    }
+    return have;
+}
+
+void dq_distinct_free(dq_distinct *d) {
+    if (d->tab) {
+        free(d->tab);
+        dq_pool_give(d->pool, d->taken);
+    }
+    d->tab = NULL;
+    d->taken = d->cap = d->n = 0;
+    dq_hll_free(&d->hll);
+}
+
+/* ---------------------------------------------------------------- top-k */
+
+#define TOPK_IDX (DQ_TOPK_K * 2)
+
+void dq_topk_init(dq_topk *t) {
+    memset(t, 0, sizeof *t);
+    for (size_t i = 0; i < TOPK_IDX; i++)
+        t->index[i] = -1;
+}
+
+static void topk_reindex(dq_topk *t) {
+    for (size_t i = 0; i < TOPK_IDX; i++)
+        t->index[i] = -1;
+    for (size_t k = 0; k < t->n; k++) {
+        size_t i = (size_t)(t->items[k].h % TOPK_IDX);
+        while (t->index[i] >= 0)
+            i = (i + 1) % TOPK_IDX;
+        t->index[i] = (int16_t)k;
+    }
+}
+
+size_t dq_copy_utf8(char *out, const char *s, size_t len, size_t max) {
+    size_t n = len;
+    if (n > max) {
+        n = max;
+        while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+            n--;
+    }
+    if (n)
+        memcpy(out, s, n);
+    out[n] = '\0';
+    return n;
+}
+
+void dq_topk_add(dq_topk *t, uint64_t h, const char *text, size_t len) {
+    size_t i = (size_t)(h % TOPK_IDX);
+    while (t->index[i] >= 0) {
+        dq_topk_item *it = &t->items[t->index[i]];
+        if (it->h == h) {
+            it->count++;
+            return;
+        }
+        i = (i + 1) % TOPK_IDX;
+    }
+    if (t->n < DQ_TOPK_K) {
+        dq_topk_item *it = &t->items[t->n];
+        it->h = h;
+        it->count = 1;
+        char tmp[DQ_TOPK_TEXT + 1];
+        size_t c = dq_copy_utf8(tmp, text, len, DQ_TOPK_TEXT);
+        memcpy(it->text, tmp, c);
+        it->len = (uint16_t)c;
+        it->truncated = c < len;
+        t->index[i] = (int16_t)t->n;
+        t->n++;
+        return;
+    }
+    /* full: decrement every counter (the new value's single count is dropped too) */
+    t->decrements++;
+    size_t w = 0;
+    for (size_t k = 0; k < t->n; k++) {
+        if (--t->items[k].count > 0)
+            t->items[w++] = t->items[k];
+    }
+    t->n = w;
+    topk_reindex(t);
+}
