@@ -245,8 +245,11 @@ bool dq_parse_integer(const char *s, size_t n, const dq_numfmt *nf, int64_t *out
     } else {
         *out = (int64_t)mag;
     }
-    if (dbl)
-        *dbl = over ? (neg ? -approx : approx) : (double)*out;
+    if (dbl) {
+        *dbl = (double)*out;
+        if (over && !convert_decimal(s, n, dbl))
+            *dbl = neg ? -approx : approx;
+    }
     return true;
 }
 
