@@ -4,16 +4,16 @@
  *
  * Design:
  * - libcsv (strict mode, no space trimming) does the quoting state machine. We
- *   feed it pieces that end at each LF (or after CSVR_PIECE bytes), so between two
- *   csv_parse calls we know the physical line, and a record's first line is the line
- *   of the first piece holding one of its bytes (records start right after the
- *   previous terminator). Line numbers therefore stay right across quoted line
- *   breaks without a second tokenizer.
+ *   feed it pieces that end at each CR or LF (or after CSVR_PIECE bytes), so
+ *   between two csv_parse calls we know the physical line (LFs seen + 1), and since
+ *   a record starts right after a CR/LF terminator, it starts at the beginning of a
+ *   piece: the first piece of a record that is not a bare line end. Line numbers
+ *   stay right across quoted line breaks without a second tokenizer.
  * - libcsv hands us one cell at a time; we copy the cells of the current record
  *   into one buffer (bounded by max_line_bytes) and deliver the row when libcsv
  *   reports its end. libcsv's own cell buffer is unbounded, so after every piece we
- *   check its size: it can exceed max_field_bytes by at most one piece and one
- *   growth block before we fail.
+ *   check the length of the cell in progress: it can exceed max_field_bytes by at
+ *   most one piece (plus one growth block of allocation) before we fail.
  * - Delimiter detection (delimiter 0) buffers the first CSVR_SNIFF_BYTES or
  *   CSVR_SNIFF_LINES lines, picks the delimiter, then replays that buffer.
  * - libcsv's callbacks cannot stop it; after a failure the callbacks do nothing and
@@ -169,14 +169,15 @@ static void csvr_on_cell(void *data, size_t len, void *ud) {
     csvr_mark_row_start(r);
     const char *s = data ? data : "";
     size_t col = r->ncells + 1;
-    if (r->ncells >= r->o.max_columns) {
-        csvr_failf(r, CEL_ELIMIT, "CSV line %llu: more than max_columns (%zu) cells",
-                   (unsigned long long)r->row_line, r->o.max_columns);
-        return;
-    }
+    /* The cell length first: csvr_check_partial can only know that one. */
     if (len > r->o.max_field_bytes) {
         csvr_failf(r, CEL_ELIMIT, "CSV line %llu: cell %zu is longer than max_field_bytes (%zu)",
                    (unsigned long long)r->row_line, col, r->o.max_field_bytes);
+        return;
+    }
+    if (r->ncells >= r->o.max_columns) {
+        csvr_failf(r, CEL_ELIMIT, "CSV line %llu: more than max_columns (%zu) cells",
+                   (unsigned long long)r->row_line, r->o.max_columns);
         return;
     }
     size_t add = len + (r->ncells ? 1 : 0);
@@ -368,24 +369,39 @@ static cel_status csvr_start_parser(csvr *r) {
     return CEL_OK;
 }
 
+/* The cell libcsv is still collecting must not pass max_field_bytes either: its
+ * buffer is libcsv's, unbounded. entry_pos (a public member of struct csv_parser
+ * in csv.h) is that cell's length so far. Checked after every piece and before a
+ * parse error is reported, so a cell that is both too long and malformed gives
+ * the same error however the input was split. */
+static cel_status csvr_check_partial(csvr *r) {
+    if (r->p.entry_pos <= r->o.max_field_bytes)
+        return CEL_OK;
+    csvr_mark_row_start(r);
+    return csvr_failf(r, CEL_ELIMIT, "CSV line %llu: cell %zu is longer than max_field_bytes (%zu)",
+                      (unsigned long long)r->row_line, r->ncells + 1, r->o.max_field_bytes);
+}
+
 /* Feeds text to libcsv, one line (or CSVR_PIECE bytes) per call. */
 static cel_status csvr_parse(csvr *r, const char *data, size_t len) {
     while (len > 0) {
+        /* A piece ends after the first CR or LF, so a record (which starts right
+         * after a CR or LF terminator) always starts at the beginning of a piece. */
         size_t n = len < CSVR_PIECE ? len : CSVR_PIECE;
         const char *nl = memchr(data, '\n', n);
         if (nl != NULL)
             n = (size_t)(nl - data) + 1;
-        if (!r->row_line_known) {
-            /* The next record starts in this piece unless it holds only line ends. */
-            for (size_t i = 0; i < n; i++) {
-                if (data[i] != '\n' && data[i] != '\r') {
-                    csvr_mark_row_start(r);
-                    break;
-                }
-            }
+        const char *cr = memchr(data, '\r', nl != NULL ? n - 1 : n);
+        if (cr != NULL) {
+            n = (size_t)(cr - data) + 1;
+            nl = NULL;
         }
+        if (!r->row_line_known && data[0] != '\n' && data[0] != '\r')
+            csvr_mark_row_start(r); /* the next record starts here */
         size_t done = csv_parse(&r->p, data, n, csvr_on_cell, csvr_on_record, r);
         if (r->st != CEL_OK)
+            return r->st;
+        if (csvr_check_partial(r) != CEL_OK)
             return r->st;
         if (done < n) {
             if (csv_error(&r->p) == CSV_EPARSE)
@@ -396,10 +412,6 @@ static cel_status csvr_parse(csvr *r, const char *data, size_t len) {
             return csvr_failf(r, CEL_ENOMEM, "CSV line %llu: %s", (unsigned long long)r->line,
                               csv_strerror(csv_error(&r->p)));
         }
-        if (csv_get_buffer_size(&r->p) > r->o.max_field_bytes + CSVR_PIECE + CSVR_BLOCK)
-            return csvr_failf(r, CEL_ELIMIT,
-                              "CSV line %llu: cell is longer than max_field_bytes (%zu)",
-                              (unsigned long long)r->row_line, r->o.max_field_bytes);
         if (nl != NULL)
             r->line++;
         data += n;
@@ -488,12 +500,20 @@ cel_status csvr_feed(csvr *r, const char *data, size_t len, cel_error *err) {
     }
     if (!r->p_ready) {
         /* Detecting the delimiter: hold text until the sample is big enough. */
+        /* The sample is exactly the first CSVR_SNIFF_LINES lines or CSVR_SNIFF_BYTES
+         * bytes, whichever is shorter, so the choice never depends on chunking. */
         size_t room = CSVR_SNIFF_BYTES - r->sniff.len;
         size_t take = len < room ? len : room;
+        const char *p = data, *end = data + take;
+        while (r->sniff_lines < CSVR_SNIFF_LINES && p < end &&
+               (p = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+            p++;
+            if (++r->sniff_lines == CSVR_SNIFF_LINES)
+                take = (size_t)(p - data);
+        }
         cel_status st = dbuf_append(&r->sniff, data, take);
         if (st != CEL_OK)
             return csvr_failf(r, st, "out of memory detecting the CSV delimiter");
-        r->sniff_lines += csvr_count_lf(data, take);
         data += take;
         len -= take;
         if (r->sniff.len < CSVR_SNIFF_BYTES && r->sniff_lines < CSVR_SNIFF_LINES)
@@ -518,6 +538,8 @@ cel_status csvr_finish(csvr *r, cel_error *err) {
         if (st != CEL_OK)
             return st;
     }
+    if (csvr_check_partial(r) != CEL_OK)
+        return r->st;
     if (csv_fini(&r->p, csvr_on_cell, csvr_on_record, r) != 0) {
         if (r->st != CEL_OK)
             return r->st;

@@ -649,7 +649,11 @@ static cel_status jsr_begin_elem(jsr *r, size_t i) {
 static size_t jsr_scan_elem(jsr *r, const char *data, size_t i, size_t len) {
     size_t span = i; /* data[span..i) is record text not yet copied */
     char where[128];
-    for (; i < len; i++) {
+    /* data[stop] would be the record's (max_line_bytes + 1)th byte: the bound is
+     * checked at that exact byte, so the error does not depend on chunking. */
+    uint64_t room = r->elem_off + r->o.max_line_bytes - r->pos;
+    size_t end = room < len ? (size_t)room : len;
+    for (; i < end; i++) {
         unsigned char c = (unsigned char)data[i];
         if (r->in_str) {
             if (r->esc == 1) {
@@ -747,8 +751,14 @@ static size_t jsr_scan_elem(jsr *r, const char *data, size_t i, size_t len) {
             break; /* whitespace, or garbage that jansson will reject */
         }
     }
-    jsr_flush(r, data, span, len);
-    return len;
+    if (jsr_flush(r, data, span, end) != CEL_OK)
+        return end;
+    if (end < len) {
+        jsr_where(r, r->elem_off, r->elem_line, where, sizeof where);
+        jsr_failf(r, CEL_ELIMIT, "%s: record is longer than max_line_bytes (%zu)", where,
+                  r->o.max_line_bytes);
+    }
+    return end;
 }
 
 static bool jsr_ws(unsigned char c) {
