@@ -239,7 +239,7 @@ static cel_status csvr_set_columns(csvr *r, bool from_header) {
     cel_status st = CEL_OK;
     dbuf name;
     dbuf_init(&name, COLMAP_NAME_MAX);
-    if (from_header && n > 0) {
+    if (n > 0) {
         next_k = calloc(n, sizeof *next_k);
         if (next_k == NULL) {
             st = csvr_failf(r, CEL_ENOMEM, "out of memory reading the CSV header");

@@ -123,17 +123,17 @@ cel_status jsr_new(const cel_reader_opts *opts, const cel_row_sink *sink, bool n
     r->max_depth = opts->max_depth < JSR_DEPTH_CAP ? opts->max_depth : JSR_DEPTH_CAP;
     if (r->max_depth == 0)
         r->max_depth = 1;
-    r->stack = malloc(r->max_depth);
-    if (r->stack == NULL) {
-        free(r);
-        return cel_fail(err, CEL_ENOMEM, "out of memory creating the JSON reader");
-    }
     r->line = 1;
     /* Sentinels make a record at most ~4x longer than its input (see jsr_end_token). */
     dbuf_init(&r->elem, jsr_mul_sat(opts->max_line_bytes, 4));
     /* Number texts can be ~5x their input ("1e15" → "1000000000000000.0"). */
     dbuf_init(&r->arena, jsr_mul_sat(opts->max_line_bytes, 6));
     colmap_init(&r->cols, opts->max_columns);
+    r->stack = malloc(r->max_depth);
+    if (r->stack == NULL) {
+        jsr_free(r);
+        return cel_fail(err, CEL_ENOMEM, "out of memory creating the JSON reader");
+    }
     *out = r;
     return CEL_OK;
 }

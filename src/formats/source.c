@@ -159,31 +159,32 @@ cel_status cel_file_source_open(const char *path, cel_source *out, cel_error *er
     memset(out, 0, sizeof *out);
     if (path == NULL)
         return cel_fail(err, CEL_EINVAL, "no file path given");
+    cel_status st = CEL_OK;
+    rs_file *f = NULL;
+    char *name = NULL;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         int e = errno;
         cel_status code = e == ENOENT || e == ENOTDIR ? CEL_ENOTFOUND
                           : e == EACCES || e == EPERM ? CEL_EDENIED
                                                       : CEL_EIO;
-        return cel_fail(err, code, "cannot open %s: %s", path, strerror(e));
+        st = cel_fail(err, code, "cannot open %s: %s", path, strerror(e));
+        goto exit;
     }
     struct stat sb;
     if (fstat(fd, &sb) != 0) {
-        int e = errno;
-        close(fd);
-        return cel_fail(err, CEL_EIO, "cannot stat %s: %s", path, strerror(e));
+        st = cel_fail(err, CEL_EIO, "cannot stat %s: %s", path, strerror(errno));
+        goto exit;
     }
     if (S_ISDIR(sb.st_mode)) {
-        close(fd);
-        return cel_fail(err, CEL_EINVAL, "%s is a directory, not a file", path);
+        st = cel_fail(err, CEL_EINVAL, "%s is a directory, not a file", path);
+        goto exit;
     }
-    rs_file *f = calloc(1, sizeof *f);
-    char *name = strdup(path);
+    f = calloc(1, sizeof *f);
+    name = strdup(path);
     if (f == NULL || name == NULL) {
-        free(f);
-        free(name);
-        close(fd);
-        return cel_fail(err, CEL_ENOMEM, "out of memory opening %s", path);
+        st = cel_fail(err, CEL_ENOMEM, "out of memory opening %s", path);
+        goto exit;
     }
     f->fd = fd;
     f->regular = S_ISREG(sb.st_mode);
@@ -195,6 +196,12 @@ cel_status cel_file_source_open(const char *path, cel_source *out, cel_error *er
     out->read_at = f->regular ? rs_file_read_at : NULL;
     out->stream = rs_file_stream;
     return CEL_OK;
+exit:
+    if (fd >= 0)
+        close(fd);
+    free(f);
+    free(name);
+    return st;
 }
 
 void cel_file_source_close(cel_source *src) {
