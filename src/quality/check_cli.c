@@ -14,7 +14,8 @@
  *
  * Not here: the engine (dq_*.c), readers (src/formats).
  */
-#include "celeriac/quality.h"
+#include "quality/dq_check.h"
+
 #include "celeriac/reader.h"
 #include "cli.h"
 
@@ -87,152 +88,108 @@ static bool is_parse_failure(cel_status st) {
     return st == CEL_EPARSE || st == CEL_ELIMIT || st == CEL_EUNSUPPORTED;
 }
 
-int cmd_check(int argc, char **argv) {
-    const char *file = NULL, *schema_path = NULL, *format = NULL, *report = "quality";
-    const char *mem = NULL, *tmpdir = NULL;
-    bool compact = false, bad = false;
-    for (int i = 1; i < argc && !bad; i++) {
-        const char *v;
-        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-            usage(stdout);
-            return 0;
-        } else if ((v = opt_value(argc, argv, &i, "--schema", &bad)) != NULL) {
-            schema_path = v;
-        } else if ((v = opt_value(argc, argv, &i, "--format", &bad)) != NULL) {
-            format = v;
-        } else if ((v = opt_value(argc, argv, &i, "--report", &bad)) != NULL) {
-            report = v;
-        } else if ((v = opt_value(argc, argv, &i, "--memory-budget", &bad)) != NULL) {
-            mem = v;
-        } else if ((v = opt_value(argc, argv, &i, "--tmp-dir", &bad)) != NULL) {
-            tmpdir = v;
-        } else if (strcmp(argv[i], "--compact") == 0) {
-            compact = true;
-        } else if (!bad && argv[i][0] == '-' && argv[i][1] != '\0') {
-            fprintf(stderr, "celeriac check: unknown option %s\n", argv[i]);
-            bad = true;
-        } else if (!bad) {
-            if (file) {
-                fprintf(stderr, "celeriac check: only one FILE\n");
-                bad = true;
-            }
-            file = argv[i];
-        }
-    }
-    bool want_quality = strcmp(report, "quality") == 0 || strcmp(report, "both") == 0;
-    bool want_dataset = strcmp(report, "dataset") == 0 || strcmp(report, "both") == 0;
-    if (!bad && !want_quality && !want_dataset) {
-        fprintf(stderr, "celeriac check: --report must be quality, dataset or both\n");
-        bad = true;
-    }
-    if (!bad && file == NULL) {
-        fprintf(stderr, "celeriac check: FILE is required\n");
-        bad = true;
-    }
-    if (bad) {
-        usage(stderr);
-        return 2;
-    }
-
+int dq_check_run(const dq_check_args *a, json_t **result, cel_error *err) {
     int rc = 2;
-    cel_error err;
-    cel_error_clear(&err);
     dq_schema *schema = NULL;
     dq_engine *eng = NULL;
     cel_source src;
     bool src_open = false;
     dq_result res;
     memset(&res, 0, sizeof res);
-    json_t *out = json_object(), *profile = NULL, *dataset = NULL;
+    json_t *out = NULL, *profile = NULL, *dataset = NULL;
     dq_options opts;
-    if (out == NULL) {
-        fprintf(stderr, "celeriac check: out of memory\n");
-        return 2;
+    *result = NULL;
+    const char *report = a->report ? a->report : "quality";
+    bool want_quality = strcmp(report, "quality") == 0 || strcmp(report, "both") == 0;
+    bool want_dataset = strcmp(report, "dataset") == 0 || strcmp(report, "both") == 0;
+    if (!want_quality && !want_dataset) {
+        cel_fail(err, CEL_EINVAL, "--report must be quality, dataset or both");
+        goto done;
     }
-    if (dq_options_from_env(&opts, &err) != CEL_OK)
-        goto fail;
-    if (mem && !parse_mem(mem, &opts.memory_budget)) {
-        cel_fail(&err, CEL_EINVAL, "--memory-budget: '%s' is not a size (e.g. 256M)", mem);
-        goto fail;
-    }
-    opts.tmp_dir = tmpdir;
+    if (dq_options_from_env(&opts, err) != CEL_OK)
+        goto done;
+    if (a->memory_budget)
+        opts.memory_budget = a->memory_budget;
+    opts.tmp_dir = a->tmp_dir;
     opts.dataset_report = want_dataset;
-    if (schema_path && dq_schema_load(schema_path, &schema, &err) != CEL_OK)
-        goto fail;
+    if (a->schema_path && dq_schema_load(a->schema_path, &schema, err) != CEL_OK)
+        goto done;
 
     cel_reader_opts ropts;
     memset(&ropts, 0, sizeof ropts);
-    ropts.header = -1;
+    ropts.header = -1; /* 0 would mean "no header" to the readers */
     dq_schema_reader_opts(schema, &ropts);
-    if (format && cel_format_parse(format, &ropts.format, &err) != CEL_OK)
-        goto fail;
+    if (a->format && cel_format_parse(a->format, &ropts.format, err) != CEL_OK)
+        goto done;
     cel_reader_opts_defaults(&ropts);
     opts.no_header = ropts.header == 0;
 
-    if (dq_engine_new(schema, &opts, &eng, &err) != CEL_OK)
-        goto fail;
-    if (cel_file_source_open(file, &src, &err) != CEL_OK)
-        goto fail;
+    if (dq_engine_new(schema, &opts, &eng, err) != CEL_OK)
+        goto done;
+    if (cel_file_source_open(a->file, &src, err) != CEL_OK)
+        goto done;
     src_open = true;
     cel_row_sink sink = dq_engine_sink(eng);
     cel_format used = ropts.format;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    cel_status st = cel_read_source(&src, &ropts, &sink, &used, &err);
+    cel_error rerr;
+    cel_error_clear(&rerr);
+    cel_status st = cel_read_source(&src, &ropts, &sink, &used, &rerr);
     if (st != CEL_OK) {
-        if (dq_engine_failed(eng) || !is_parse_failure(st))
-            goto fail;
-        dq_engine_parse_failed(eng, &err);
-        cel_error_clear(&err);
+        if (dq_engine_failed(eng) || !is_parse_failure(st)) {
+            cel_fail(err, st, "%s", rerr.msg);
+            goto done;
+        }
+        dq_engine_parse_failed(eng, &rerr);
     }
     dq_engine_set_format(eng, used);
-    if (dq_engine_finish(eng, &err) != CEL_OK)
-        goto fail;
+    if (dq_engine_finish(eng, err) != CEL_OK)
+        goto done;
     clock_gettime(CLOCK_MONOTONIC, &t1);
 
+    out = json_object();
     json_t *input = json_object();
-    json_object_set_new(input, "path", json_string(file));
+    if (out == NULL || input == NULL) {
+        json_decref(input);
+        cel_fail(err, CEL_ENOMEM, "out of memory");
+        goto done;
+    }
+    json_object_set_new(input, "path", json_string(a->file));
     json_object_set_new(input, "format", json_string(cel_format_name(used)));
     json_object_set_new(input, "bytes", json_integer((json_int_t)src.size));
     json_object_set_new(input, "rows", json_integer((json_int_t)dq_engine_rows(eng)));
     json_object_set_new(
         input, "seconds",
         json_real((double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9));
-    if (schema_path)
-        json_object_set_new(input, "schema", json_string(schema_path));
+    json_object_set_new(input, "poolPeakBytes", json_integer((json_int_t)dq_engine_pool_peak(eng)));
+    if (a->schema_path)
+        json_object_set_new(input, "schema", json_string(a->schema_path));
     json_object_set_new(out, "input", input);
 
     if (want_quality) {
-        if (dq_engine_result(eng, &res, &err) != CEL_OK)
-            goto fail;
+        if (dq_engine_result(eng, &res, err) != CEL_OK)
+            goto done;
         json_t *q = dq_result_json(&res);
         if (q == NULL) {
-            cel_fail(&err, CEL_ENOMEM, "out of memory");
-            goto fail;
+            cel_fail(err, CEL_ENOMEM, "out of memory");
+            goto done;
         }
         json_object_set_new(out, "quality", q);
-        if (dq_engine_profile(eng, &profile, &err) != CEL_OK)
-            goto fail;
+        if (dq_engine_profile(eng, &profile, err) != CEL_OK)
+            goto done;
         json_object_set_new(out, "profile", profile);
         profile = NULL;
     }
     if (want_dataset) {
-        if (dq_dataset_report(eng, &dataset, &err) != CEL_OK)
-            goto fail;
+        if (dq_dataset_report(eng, &dataset, err) != CEL_OK)
+            goto done;
         json_object_set_new(out, "dataset", dataset);
         dataset = NULL;
     }
-    if (json_dumpf(out, stdout, compact ? JSON_COMPACT : JSON_INDENT(2)) != 0 ||
-        fputc('\n', stdout) == EOF || fflush(stdout) != 0) {
-        fprintf(stderr, "celeriac check: writing the result failed\n");
-        rc = 2;
-        goto done;
-    }
     rc = want_quality && !res.passed ? 1 : 0;
-    goto done;
-fail:
-    fprintf(stderr, "celeriac check: %s: %s\n", cel_strerror(err.code), err.msg);
-    rc = 2;
+    *result = out;
+    out = NULL;
 done:
     dq_result_free(&res);
     json_decref(out);
@@ -242,5 +199,67 @@ done:
         cel_file_source_close(&src);
     dq_engine_free(eng);
     dq_schema_free(schema);
+    return rc;
+}
+
+int cmd_check(int argc, char **argv) {
+    dq_check_args a;
+    memset(&a, 0, sizeof a);
+    const char *mem = NULL;
+    bool compact = false, bad = false;
+    for (int i = 1; i < argc && !bad; i++) {
+        const char *v;
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            usage(stdout);
+            return 0;
+        } else if ((v = opt_value(argc, argv, &i, "--schema", &bad)) != NULL) {
+            a.schema_path = v;
+        } else if ((v = opt_value(argc, argv, &i, "--format", &bad)) != NULL) {
+            a.format = v;
+        } else if ((v = opt_value(argc, argv, &i, "--report", &bad)) != NULL) {
+            a.report = v;
+        } else if ((v = opt_value(argc, argv, &i, "--memory-budget", &bad)) != NULL) {
+            mem = v;
+        } else if ((v = opt_value(argc, argv, &i, "--tmp-dir", &bad)) != NULL) {
+            a.tmp_dir = v;
+        } else if (strcmp(argv[i], "--compact") == 0) {
+            compact = true;
+        } else if (!bad && argv[i][0] == '-' && argv[i][1] != '\0') {
+            fprintf(stderr, "celeriac check: unknown option %s\n", argv[i]);
+            bad = true;
+        } else if (!bad) {
+            if (a.file) {
+                fprintf(stderr, "celeriac check: only one FILE\n");
+                bad = true;
+            }
+            a.file = argv[i];
+        }
+    }
+    if (!bad && mem && !parse_mem(mem, &a.memory_budget)) {
+        fprintf(stderr, "celeriac check: --memory-budget: '%s' is not a size (e.g. 256M)\n", mem);
+        bad = true;
+    }
+    if (!bad && a.file == NULL) {
+        fprintf(stderr, "celeriac check: FILE is required\n");
+        bad = true;
+    }
+    if (bad) {
+        usage(stderr);
+        return 2;
+    }
+    cel_error err;
+    cel_error_clear(&err);
+    json_t *out = NULL;
+    int rc = dq_check_run(&a, &out, &err);
+    if (out == NULL) {
+        fprintf(stderr, "celeriac check: %s: %s\n", cel_strerror(err.code), err.msg);
+        return 2;
+    }
+    if (json_dumpf(out, stdout, compact ? JSON_COMPACT : JSON_INDENT(2)) != 0 ||
+        fputc('\n', stdout) == EOF || fflush(stdout) != 0) {
+        fprintf(stderr, "celeriac check: writing the result failed\n");
+        rc = 2;
+    }
+    json_decref(out);
     return rc;
 }

@@ -752,11 +752,15 @@ static cel_status parse_field(pctx *p, const json_t *jf, dq_field *f) {
     f->nf.decimal_char = '.';
     f->nf.bare_number = true;
     size_t base = strlen(p->path);
+    snprintf(p->path + base, sizeof p->path - base, ".type");
     cel_status st = parse_type(p, jf, f);
-    if (st == CEL_OK)
+    if (st == CEL_OK) {
+        snprintf(p->path + base, sizeof p->path - base, ".format");
         st = parse_format(p, jf, f);
+    }
     if (st != CEL_OK)
         return st;
+    p->path[base] = '\0';
     const json_t *j;
     if ((j = json_object_get(jf, "decimalChar")) != NULL) {
         if (f->type != DQ_T_NUMBER || !one_char(j, &f->nf.decimal_char))
