@@ -441,6 +441,30 @@ cel_status cmsg_encode_retry(const cmsg_task *t, double eta_at, const char *orig
     return CEL_OK;
 }
 
+cel_status cmsg_encode_new(const char *name, json_t *args, json_t *kwargs, const char *origin,
+                           cmsg_out *out, char *id_out, cel_error *err) {
+    cmsg_task t;
+    memset(&t, 0, sizeof t);
+    tu_uuid4(id_out);
+    t.id = id_out;
+    t.name = (char *)name;
+    t.args = args;
+    t.kwargs = kwargs;
+    t.group_index = -1;
+    t.retries = -1; /* encode_retry writes retries + 1 */
+    json_t *embed = json_pack("{snsnsnsn}", "callbacks", "errbacks", "chain", "chord");
+    t.embed = embed;
+    t.argsrepr = cmsg_repr(args, true, 1024);
+    t.kwargsrepr = cmsg_repr(kwargs, false, 1024);
+    cel_status st = cmsg_encode_retry(&t, 0, origin, out, err);
+    if (st == CEL_OK)
+        json_object_set_new(out->headers, "eta", json_null());
+    free(t.argsrepr);
+    free(t.kwargsrepr);
+    json_decref(embed);
+    return st;
+}
+
 json_t *cres_exception(const char *exc_type, const char *exc_module, const char *message) {
     json_t *e = json_object();
     json_t *msg = json_array();

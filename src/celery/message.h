@@ -71,6 +71,11 @@ cel_status cmsg_encode_retry(const cmsg_task *t, double eta_at, const char *orig
                              cel_error *err) CEL_MUST_CHECK;
 void cmsg_out_clear(cmsg_out *o);
 
+/* Builds a fresh protocol-2 task message (what `app.send_task(name, args, kwargs)` sends):
+ * new task id written to id_out (37 bytes), retries 0, no eta/expires. args/kwargs borrowed. */
+cel_status cmsg_encode_new(const char *name, json_t *args, json_t *kwargs, const char *origin,
+                           cmsg_out *out, char *id_out, cel_error *err) CEL_MUST_CHECK;
+
 /* ---- results (rpc:// backend, celery/backends/rpc.py _to_result) ---- */
 
 /* {"exc_type", "exc_message": [message], "exc_module"}: new reference. */

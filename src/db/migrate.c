@@ -327,6 +327,13 @@ static cel_status apply_one(PGconn *conn, const char *name, const dbuf *b, const
     cel_status st = db_begin(conn, err);
     if (st != CEL_OK)
         return st;
+    /* Unqualified names in the mirror mean `public` (seed 002's tables). The default
+     * search_path "$user", public would send them to a schema named like the role (e.g.
+     * our own `celeriac` bookkeeping schema when the role is `celeriac`). */
+    if ((st = db_exec(conn, "SET LOCAL search_path TO public", err)) != CEL_OK) {
+        db_rollback(conn, NULL);
+        return st;
+    }
     PGresult *res = PQexec(conn, b->data ? b->data : "");
     char what[DB_MIGRATION_NAME_MAX + 64];
     snprintf(what, sizeof what, "migration %s", name);

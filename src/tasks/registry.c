@@ -31,6 +31,7 @@ void task_registry_init(void) {
     if (g_ntasks)
         return;
     task_builtin_register();
+    task_dq_register();
 #ifdef CELERIAC_TEST_TASKS
     task_testing_register();
 #endif

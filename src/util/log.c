@@ -57,8 +57,12 @@ typedef struct {
 } line;
 
 static void put(line *l, const char *s, size_t n) {
-    if (l->len + n > sizeof l->buf - 2)
-        n = sizeof l->buf - 2 - l->len;
+    const size_t cap = sizeof l->buf - 2; /* room for '\n' and a spare byte */
+    if (l->len >= cap)
+        return;
+    size_t room = cap - l->len;
+    if (n > room)
+        n = room;
     memcpy(l->buf + l->len, s, n);
     l->len += n;
 }

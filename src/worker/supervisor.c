@@ -26,6 +26,7 @@
 
 #include "broker/broker.h"
 #include "celery/message.h"
+#include "celery/s3event.h"
 #include "tasks/task.h"
 #include "util/log.h"
 #include "util/lru.h"
@@ -90,6 +91,7 @@ typedef struct sup {
     double next_connect, backoff;
     bool stopping, cold, consuming;
     uint64_t processed;
+    char ev_ctag[128];
 } sup;
 
 static volatile sig_atomic_t g_term_count, g_quit, g_chld;
@@ -349,6 +351,15 @@ static void try_connect(sup *s) {
         }
         for (size_t i = 0; st == CEL_OK && !s->stopping && i < s->nqueues; i++)
             st = brk_consume(b, s->queues[i], false, s->ctags[i], sizeof s->ctags[i], &err);
+        if (st == CEL_OK && !s->stopping && s->cfg->events_queue[0]) {
+            if (strcmp(s->cfg->queue_declare, "none") != 0)
+                st = brk_declare_queue(b, s->cfg->events_queue,
+                                       strcmp(s->cfg->queue_declare, "passive") == 0, true, false,
+                                       false, NULL, &err);
+            if (st == CEL_OK)
+                st = brk_consume(b, s->cfg->events_queue, false, s->ev_ctag, sizeof s->ev_ctag,
+                                 &err);
+        }
     }
     if (st != CEL_OK) {
         LOG(LOG_ERROR, "broker.connect_failed", LF_S("error", err.msg),
@@ -413,6 +424,116 @@ static void spawn_child(sup *s, int idx) {
 
 static void handle_outcome(sup *s, child *c, const char *frame, size_t len);
 
+/* ---------- S3 event notifications ---------- */
+
+/* The task for a key: the longest matching "prefix=task" route; a bare "task" entry
+ * matches every key. Writes into out; false when no route matches. */
+static bool route_event(const char *routes, const char *key, char *out, size_t outsz) {
+    size_t best = 0;
+    bool found = false;
+    const char *p = routes;
+    while (*p) {
+        size_t len = strcspn(p, ",");
+        const char *eq = memchr(p, '=', len);
+        const char *prefix = eq ? p : "";
+        size_t plen = eq ? (size_t)(eq - p) : 0;
+        const char *task = eq ? eq + 1 : p;
+        size_t tlen = eq ? len - plen - 1 : len;
+        while (tlen && task[0] == ' ') {
+            task++;
+            tlen--;
+        }
+        while (tlen && task[tlen - 1] == ' ')
+            tlen--;
+        if (tlen && strncmp(key, prefix, plen) == 0 && (!found || plen >= best) && tlen < outsz) {
+            memcpy(out, task, tlen);
+            out[tlen] = '\0';
+            best = plen;
+            found = true;
+        }
+        p += len;
+        if (*p == ',')
+            p++;
+    }
+    return found;
+}
+
+/* Turns each ObjectCreated record into a Celery task message published (confirmed) to the
+ * task queue, then acks the notification. Malformed notifications are dead-lettered. */
+static void on_s3_event(sup *s, brk_delivery *d) {
+    s3ev_record *recs = NULL;
+    size_t n = 0, ignored = 0;
+    cel_error err = {0};
+    if (s3ev_parse(d->body, d->body_len, &recs, &n, &ignored, &err) != CEL_OK) {
+        LOG(LOG_ERROR, "s3event.rejected", LF_S("reason", err.msg),
+            LF_I("delivery_tag", d->delivery_tag));
+        dead_letter(s, d, err.msg, "s3_event");
+        brk_delivery_free(d);
+        return;
+    }
+    const char *queue = s->cfg->events_task_queue[0] ? s->cfg->events_task_queue : s->queues[0];
+    bool ok = true;
+    for (size_t i = 0; i < n && ok; i++) {
+        char task[256];
+        if (!route_event(s->cfg->event_routes, recs[i].key, task, sizeof task)) {
+            LOG(LOG_WARNING, "s3event.unrouted", LF_S("bucket", recs[i].bucket),
+                LF_S("key", recs[i].key));
+            continue;
+        }
+        json_t *args = json_pack("[ss]", recs[i].bucket, recs[i].key);
+        json_t *kwargs = json_object();
+        if (recs[i].event_time)
+            json_object_set_new(kwargs, "event_time", json_string(recs[i].event_time));
+        if (recs[i].size >= 0)
+            json_object_set_new(kwargs, "size", json_integer(recs[i].size));
+        if (recs[i].etag)
+            json_object_set_new(kwargs, "etag", json_string(recs[i].etag));
+        cmsg_out out;
+        char id[40];
+        cel_status st = args ? cmsg_encode_new(task, args, kwargs, s->cfg->hostname, &out, id, &err)
+                             : cel_fail(&err, CEL_EPARSE, "S3 event key is not valid UTF-8");
+        json_decref(args);
+        json_decref(kwargs);
+        if (st != CEL_OK) {
+            LOG(LOG_ERROR, "s3event.rejected", LF_S("reason", err.msg));
+            dead_letter(s, d, err.msg, "s3_event");
+            s3ev_free(recs, n);
+            brk_delivery_free(d);
+            return;
+        }
+        brk_msg m = {.exchange = "",
+                     .routing_key = queue,
+                     .body = out.body,
+                     .body_len = out.body_len,
+                     .content_type = "application/json",
+                     .content_encoding = "utf-8",
+                     .correlation_id = id,
+                     .headers = out.headers,
+                     .delivery_mode = 2,
+                     .priority = -1,
+                     .mandatory = true};
+        st = brk_publish(s->b, &m, &err);
+        cmsg_out_clear(&out);
+        if (st != CEL_OK) {
+            LOG(LOG_ERROR, "s3event.publish_failed", LF_S("error", err.msg));
+            ok = false;
+            break;
+        }
+        LOG(LOG_INFO, "s3event.task_sent", LF_S("task_id", id), LF_S("task", task),
+            LF_S("bucket", recs[i].bucket), LF_S("key", recs[i].key), LF_S("queue", queue));
+    }
+    if (ok) {
+        if (ignored)
+            LOG(LOG_INFO, "s3event.ignored", LF_I("records", ignored),
+                LF_S("reason", "not an ObjectCreated event"));
+        ack(s, d);
+    } else if (s->b && brk_alive(s->b)) {
+        reject(s, d, true);
+    }
+    s3ev_free(recs, n);
+    brk_delivery_free(d);
+}
+
 /* ---------- incoming messages ---------- */
 
 static void reject_bad(sup *s, brk_delivery *d, cmsg_task *t, cel_status st, const char *why) {
@@ -451,6 +572,10 @@ static void on_delivery(sup *s, brk_delivery *d) {
     if (s->stopping) {
         reject(s, d, true);
         brk_delivery_free(d);
+        return;
+    }
+    if (s->ev_ctag[0] && d->consumer_tag && strcmp(d->consumer_tag, s->ev_ctag) == 0) {
+        on_s3_event(s, d);
         return;
     }
     job *j = calloc(1, sizeof *j);
@@ -801,6 +926,9 @@ static void begin_warm_shutdown(sup *s) {
             if (brk_cancel(s->b, s->ctags[i], &err) != CEL_OK)
                 LOG(LOG_ERROR, "broker.cancel_failed", LF_S("error", err.msg));
         }
+        cel_error err = {0};
+        if (s->ev_ctag[0] && brk_cancel(s->b, s->ev_ctag, &err) != CEL_OK)
+            LOG(LOG_ERROR, "broker.cancel_failed", LF_S("error", err.msg));
         s->consuming = false;
     }
     /* Hand back what hasn't started. */

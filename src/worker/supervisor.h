@@ -27,6 +27,9 @@ typedef struct worker_settings {
     char task_aliases[CFG_STR_MAX];
     long completed_cache;
     double confirm_timeout;
+    char events_queue[CFG_STR_MAX];
+    char event_routes[CFG_STR_MAX];
+    char events_task_queue[CFG_STR_MAX];
     int help;
     int help_markdown;
 } worker_settings;
