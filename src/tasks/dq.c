@@ -125,6 +125,7 @@ static cel_status run_engine(s3_client *s3, dq_job *j, dq_engine **eng_out, cel_
     src_open = true;
     cel_reader_opts ropts;
     memset(&ropts, 0, sizeof ropts);
+    ropts.header = -1; /* 0 would mean "no header" to the readers */
     if (schema)
         dq_schema_reader_opts(schema, &ropts);
     cel_reader_opts_defaults(&ropts);
