@@ -397,8 +397,8 @@ static void process_s3_object(const task_ctx *c, task_outcome *out) {
     json_object_set_new(r, "passed", json_boolean(res.passed));
     json_object_set(r, "deductions", res.deductions_json);
     json_t *fp = json_object_get(res.metrics, "formatParsing");
-    json_object_set_new(r, "parsed",
-                        json_boolean(!fp || json_is_true(json_object_get(fp, "passed"))));
+    json_t *parsed = json_object_get(fp, "parsed"); /* false only when the file failed to parse */
+    json_object_set_new(r, "parsed", json_boolean(!parsed || json_is_true(parsed)));
     task_succeed(out, r);
 done:
     json_decref(profile);
