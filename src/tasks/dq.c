@@ -38,7 +38,7 @@ typedef struct dq_job {
     char mf_id[32];
     json_t *schema_def; /* new ref or NULL */
     s3_object_info info;
-    char run_date[16];
+    char run_date[40];
     int run_hour;
     char last_modified[48];
     int64_t file_size;
