@@ -114,6 +114,7 @@ static void col_init(dq_engine *e, dq_col *c) {
     c->max = -INFINITY;
     c->len_min = UINT64_MAX;
     dq_distinct_init(&c->dist, &e->pool_d);
+    c->dist.max_exact = DQ_DISTINCT_EXACT;
     dq_topk_init(&c->topk);
 }
 
@@ -389,6 +390,51 @@ static void infer_text(dq_col *c, const cel_value *v) {
     }
 }
 
+static bool has_leading_zero(const cel_value *v) {
+    size_t i = v->s[0] == '-' || v->s[0] == '+';
+    return i + 1 < v->len && v->s[i] == '0' && is_digit(v->s[i + 1]);
+}
+
+/* A cell that cast to its declared type says what it looks like without a second
+ * parse: integer/number fields (whose valid texts the lenient parse accepts too)
+ * and default-format dates and datetimes. Returns false when inference must look
+ * at the text itself. */
+static bool infer_from_cast(dq_col *c, const cel_value *v, const dq_cell *cell) {
+    const dq_field *f = c->field;
+    if (f == NULL || !cell->valid || v->kind != CEL_V_TEXT || v->len == 0 || f->nf.group_char ||
+        f->nf.decimal_char != '.' || !f->nf.bare_number)
+        return false;
+    switch (f->type) {
+    case DQ_T_INTEGER:
+        if (!cell->has_int)
+            return false; /* beyond int64: a number to the lenient parse */
+        c->inf[DQ_INF_INTEGER]++;
+        c->inf[DQ_INF_NUMBER]++;
+        c->leading_zeros += has_leading_zero(v);
+        return true;
+    case DQ_T_NUMBER:
+        c->inf[DQ_INF_NUMBER]++;
+        if (isfinite(cell->num) && cell->num == floor(cell->num) && fabs(cell->num) < 9e18 &&
+            memchr(v->s, '.', v->len) == NULL && memchr(v->s, 'e', v->len) == NULL &&
+            memchr(v->s, 'E', v->len) == NULL)
+            c->inf[DQ_INF_INTEGER]++;
+        c->leading_zeros += has_leading_zero(v);
+        return true;
+    case DQ_T_DATE:
+        if (f->fmt != DQ_F_DEFAULT)
+            return false;
+        c->inf[DQ_INF_DATE]++;
+        return true;
+    case DQ_T_DATETIME:
+        if (f->fmt != DQ_F_DEFAULT)
+            return false;
+        c->inf[DQ_INF_DATETIME]++;
+        return true;
+    default:
+        return false;
+    }
+}
+
 static int text_cmp(const char *a, size_t an, const char *b, size_t bn) {
     int r = memcmp(a, b, an < bn ? an : bn);
     if (r)
@@ -417,7 +463,8 @@ static cel_status profile_cell(dq_engine *e, dq_col *c, const cel_value *v, cons
             c->inf[DQ_INF_ARRAY]++;
         break;
     default:
-        infer_text(c, v);
+        if (!infer_from_cast(c, v, cell))
+            infer_text(c, v);
         break;
     }
     double x;

@@ -34,6 +34,10 @@
 #define DQ_LIST_CAP 25
 #define DQ_PROFILE_COLUMNS 100
 #define DQ_INFER_CONFIDENCE 0.9 /* frictionless DEFAULT_FIELD_CONFIDENCE */
+/* exact distinct counting per column up to this many values, then HyperLogLog: a
+ * larger table is a cache miss per cell (measured: 24% of the run time on a
+ * 1M-row file with unique columns before this cap) */
+#define DQ_DISTINCT_EXACT 65536
 
 typedef enum {
     DQ_T_STRING,

@@ -203,23 +203,30 @@ cel_status dq_distinct_add(dq_distinct *d, uint64_t h, cel_error *err) {
         dq_hll_add(&d->hll, h);
         return CEL_OK;
     }
-    if ((d->n + 1) * 10 > d->cap * 7) {
-        cel_status st = distinct_grow(d, err);
-        if (st != CEL_OK)
-            return st;
-        if (d->approx) {
-            dq_hll_add(&d->hll, h);
+    size_t i = 0;
+    if (d->cap) {
+        i = (size_t)dq_mix64(h) & (d->cap - 1);
+        while (d->tab[i].h != 0 && d->tab[i].h != h)
+            i = (i + 1) & (d->cap - 1);
+        if (d->tab[i].h == h) {
+            d->tab[i].count++;
             return CEL_OK;
         }
     }
-    size_t i = (size_t)dq_mix64(h) & (d->cap - 1);
-    while (d->tab[i].h != 0 && d->tab[i].h != h)
-        i = (i + 1) & (d->cap - 1);
-    if (d->tab[i].h == 0) {
-        d->tab[i].h = h;
-        d->n++;
+    /* a new value */
+    cel_status st = CEL_OK;
+    if (d->max_exact && d->n >= d->max_exact)
+        st = distinct_to_hll(d, err);
+    else if ((d->n + 1) * 10 > d->cap * 7)
+        st = distinct_grow(d, err);
+    if (st != CEL_OK)
+        return st;
+    if (d->approx) {
+        dq_hll_add(&d->hll, h);
+        return CEL_OK;
     }
-    d->tab[i].count++;
+    dtab_put(d->tab, d->cap, h, 1);
+    d->n++;
     return CEL_OK;
 }
 

@@ -58,14 +58,15 @@ double dq_hll_estimate(const dq_hll *h);
 void dq_hll_free(dq_hll *h);
 
 /* Distinct values of one column: an exact hash64 -> count table while the pool
- * allows it to grow, then HyperLogLog (approx = true; counts are then lost). */
+ * allows it to grow and it holds at most max_exact values (0 = no own limit), then
+ * HyperLogLog (approx = true; counts are then lost). */
 typedef struct dq_dslot {
     uint64_t h, count; /* h == 0: empty */
 } dq_dslot;
 typedef struct dq_distinct {
     dq_pool *pool; /* borrowed */
     dq_dslot *tab;
-    size_t cap, n, taken;
+    size_t cap, n, taken, max_exact;
     bool approx;
     dq_hll hll;
 } dq_distinct;

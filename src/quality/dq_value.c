@@ -196,12 +196,10 @@ bool dq_parse_number(const char *s, size_t n, const dq_numfmt *nf, double *out) 
     }
     if (n == 0 || n > DQ_NUM_MAX_TEXT)
         return false;
-    if (special_number(s, n, out))
-        return true;
     bool pt, ex;
-    if (!scan_decimal(s, n, &pt, &ex))
-        return false;
-    return convert_decimal(s, n, out);
+    if (scan_decimal(s, n, &pt, &ex))
+        return convert_decimal(s, n, out);
+    return n <= 4 && special_number(s, n, out);
 }
 
 bool dq_parse_integer(const char *s, size_t n, const dq_numfmt *nf, int64_t *out, double *dbl,
