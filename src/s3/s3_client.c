@@ -46,6 +46,7 @@
 
 #define S3_STREAM_BUFFER (256L * 1024L)
 #define S3_MAX_BUCKET 255
+#define S3_EXPECT_MIN (1024u * 1024u) /* bodies from here on use Expect: 100-continue */
 
 struct s3_client {
     s3_config cfg;
@@ -217,7 +218,7 @@ static bool host_is_ip(const char *h) {
 
 static bool use_virtual(const s3_client *c, const char *bucket) {
     return c->cfg.addressing == S3_ADDRESSING_VIRTUAL && bucket_dns_safe(bucket) &&
-           !host_is_ip(c->cfg.host) && strcmp(c->cfg.host, "localhost") != 0;
+           !host_is_ip(c->cfg.host);
 }
 
 static cel_status check_args(const char *op, const char *bucket, const char *key, bool need_key,
@@ -714,6 +715,9 @@ static cel_status perform_once(s3_client *c, s3_req *q, s3_resp *r, bool *retry,
             {"If-Match", q->if_match[0] ? q->if_match : NULL},
             {"Content-Type", q->content_type},
             {"Accept", ""},
+            /* libcurl asks for 100-continue on every PUT and waits up to 1 s for it; only
+             * worth it for big bodies (an auth failure then costs no upload) */
+            {"Expect", q->body != BODY_NONE && q->body_len < S3_EXPECT_MIN ? "" : NULL},
         };
         for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) {
             if (fixed[i][1] == NULL)
@@ -993,7 +997,8 @@ static cel_status s3_execute(s3_client *c, s3_req *q, s3_resp *r, cel_error *err
         }
         if (!retry || attempt == c->cfg.max_attempts)
             break;
-        if (q->sink == SINK_STREAM && q->delivered > 0 && q->if_match[0] == '\0') {
+        if (q->sink == SINK_STREAM && q->delivered > 0 && q->if_match[0] == '\0' &&
+            q->info.etag[0] == '\0') {
             /* no ETag to pin a resume to: resuming could splice two versions */
             st = CEL_ETRANSIENT;
             break;
