@@ -22,6 +22,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -797,6 +798,106 @@ static void test_put_and_addressing(void **state) {
     free(log);
 }
 
+/* https through libcurl + OpenSSL against `openssl s_server -www` with a self-signed
+ * certificate: verification on fails (not retried), S3_VERIFY_TLS=0 and AWS_CA_BUNDLE work. */
+static void test_tls(void **state) {
+    (void)state;
+    char dir[] = "/tmp/celeriac-s3-tls-XXXXXX", cert[128], key[128], cmd[1024], url[64];
+    if (system("command -v openssl >/dev/null 2>&1") != 0)
+        skip();
+    assert_non_null(mkdtemp(dir));
+    snprintf(cert, sizeof cert, "%s/cert.pem", dir);
+    snprintf(key, sizeof key, "%s/key.pem", dir);
+    snprintf(cmd, sizeof cmd,
+             "openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=localhost -addext "
+             "subjectAltName=DNS:localhost,IP:127.0.0.1 -days 1 -keyout %s -out %s >/dev/null 2>&1",
+             key, cert);
+    if (system(cmd) != 0) {
+        unlink(key);
+        unlink(cert);
+        rmdir(dir);
+        skip();
+    }
+    /* a free port */
+    int sfd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t sl = sizeof sa;
+    assert_int_equal(bind(sfd, (struct sockaddr *)&sa, sizeof sa), 0);
+    assert_int_equal(getsockname(sfd, (struct sockaddr *)&sa, &sl), 0);
+    close(sfd);
+    unsigned port = ntohs(sa.sin_port);
+    char accept_arg[32];
+    snprintf(accept_arg, sizeof accept_arg, "127.0.0.1:%u", port);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        int devnull = open("/dev/null", O_RDWR);
+        dup2(devnull, 0);
+        dup2(devnull, 1);
+        dup2(devnull, 2);
+        execlp("openssl", "openssl", "s_server", "-accept", accept_arg, "-cert", cert, "-key", key,
+               "-www", "-quiet", (char *)NULL);
+        _exit(127);
+    }
+    /* wait until it listens */
+    bool up = false;
+    for (int i = 0; i < 100 && !up; i++) {
+        int t = socket(AF_INET, SOCK_STREAM, 0);
+        up = connect(t, (struct sockaddr *)&sa, sizeof sa) == 0;
+        close(t);
+        if (!up)
+            usleep(50000);
+    }
+    assert_true(up);
+
+    s3_config cfg;
+    cel_error err = {0};
+    s3_config_defaults(&cfg);
+    snprintf(url, sizeof url, "https://127.0.0.1:%u", port);
+    assert_int_equal(s3_config_set_endpoint(&cfg, url, &err), CEL_OK);
+    cfg.addressing = S3_ADDRESSING_PATH;
+    snprintf(cfg.access_key, sizeof cfg.access_key, "AK");
+    snprintf(cfg.secret_key, sizeof cfg.secret_key, "SK");
+    cfg.max_attempts = 3;
+    cfg.retry_base_ms = 1;
+    s3_client *c = NULL;
+    sink_t *sk = calloc(1, sizeof *sk);
+
+    assert_int_equal(s3_client_new(&cfg, &c, &err), CEL_OK);
+    assert_int_equal(s3_get_stream(c, "uploads", "k", sink_fn, sk, NULL, &err), CEL_ES3);
+    assert_non_null(strstr(err.msg, "certificate"));
+    assert_null(strstr(err.msg, "attempts")); /* not retried */
+    s3_client_free(c);
+
+    cfg.verify_tls = false;
+    cel_error_clear(&err);
+    assert_int_equal(s3_client_new(&cfg, &c, &err), CEL_OK);
+    cel_status st = s3_get_stream(c, "uploads", "k", sink_fn, sk, NULL, &err);
+    if (st != CEL_OK)
+        fail_msg("%s", err.msg);
+    assert_true(sk->len > 0);
+    s3_client_free(c);
+
+    cfg.verify_tls = true;
+    snprintf(cfg.ca_bundle, sizeof cfg.ca_bundle, "%s", cert);
+    sk->len = 0;
+    assert_int_equal(s3_client_new(&cfg, &c, &err), CEL_OK);
+    st = s3_get_stream(c, "uploads", "k", sink_fn, sk, NULL, &err);
+    if (st != CEL_OK)
+        fail_msg("%s", err.msg);
+    assert_true(sk->len > 0);
+    s3_client_free(c);
+
+    free(sk);
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    unlink(key);
+    unlink(cert);
+    rmdir(dir);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_retry_then_success),
@@ -812,6 +913,7 @@ int main(void) {
         cmocka_unit_test(test_bounds),
         cmocka_unit_test(test_read_timeout),
         cmocka_unit_test(test_put_and_addressing),
+        cmocka_unit_test(test_tls),
     };
     return cmocka_run_group_tests_name("s3_client", tests, setup_body, NULL);
 }
