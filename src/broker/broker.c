@@ -977,6 +977,8 @@ cel_status brk_publish(brk_conn *b, const brk_msg *m, cel_error *err) {
         return cel_fail(err, CEL_EBROKER, "basic.publish: %s", amqp_error_string2(rc));
     }
     uint64_t seq = ++b->pub_seq;
+    if (m->no_wait)
+        return CEL_OK; /* its confirm is absorbed by a later wait (acks may be multiple) */
     uint64_t deadline = 0;
     {
         struct timeval now;

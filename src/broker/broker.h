@@ -122,6 +122,7 @@ typedef struct brk_msg {
     int delivery_mode; /* 1 transient, 2 persistent */
     int priority;      /* -1 = absent */
     bool mandatory;    /* basic.return when unroutable: reported as CEL_ENOTFOUND */
+    bool no_wait;      /* don't wait for the confirm (events, control replies) */
 } brk_msg;
 
 /* Publishes on channel 2 and waits for the broker's confirm (while waiting, deliveries

@@ -23,6 +23,7 @@
  *   the redelivery. SIGTERM: warm shutdown; a second SIGTERM/SIGINT or SIGQUIT: cold.
  */
 #include "worker/supervisor.h"
+#include "worker/sup_internal.h"
 
 #include "broker/broker.h"
 #include "celery/message.h"
@@ -45,54 +46,6 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-typedef enum { JOB_HELD, JOB_RESERVED, JOB_RUNNING } job_state;
-
-typedef struct job {
-    brk_delivery *d;
-    cmsg_task t;
-    const task_def *def;
-    job_state state;
-    double received_at, started_at;
-    struct job *next;
-} job;
-
-typedef struct child {
-    pid_t pid;
-    int fd;
-    ipc_reader rd;
-    job *job;
-    double spawned_at;
-    bool dead;
-} child;
-
-/* A terminal outcome remembered for redeliveries. */
-typedef struct completed {
-    char *body;     /* result message body, NULL when nothing is to be published */
-    char *reply_to; /* NULL when nothing is to be published */
-    bool published;
-} completed;
-
-typedef struct sup {
-    const worker_settings *cfg;
-    brk_url url;
-    brk_options bopts;
-    brk_conn *b;
-    char **queues;
-    size_t nqueues;
-    char (*ctags)[128];
-    child *children;
-    int nchildren;
-    job *jobs;
-    size_t held, running;
-    uint16_t qos_base, qos_current;
-    lru *completed;
-    lru *deaths;
-    double next_connect, backoff;
-    bool stopping, cold, consuming;
-    uint64_t processed;
-    char ev_ctag[128];
-} sup;
 
 static volatile sig_atomic_t g_term_count, g_quit, g_chld;
 static int g_sigpipe[2] = {-1, -1};
@@ -169,6 +122,10 @@ static void reject(sup *s, const brk_delivery *d, bool requeue) {
         LOG(LOG_ERROR, "broker.reject_failed", LF_S("error", err.msg));
 }
 
+void sup_ack(sup *s, const brk_delivery *d) {
+    ack(s, d);
+}
+
 /* Publishes a result body to reply_to (default exchange), waiting for the confirm. */
 static cel_status publish_result(sup *s, const char *reply_to, const char *task_id,
                                  const char *body, cel_error *err) {
@@ -207,6 +164,11 @@ static bool publish_state(sup *s, const cmsg_task *t, const char *status, json_t
         return false;
     }
     return true;
+}
+
+bool sup_publish_state(sup *s, const cmsg_task *t, const char *status, json_t *result,
+                       const char *traceback) {
+    return publish_state(s, t, status, result, traceback);
 }
 
 /* Moves a message to the dead-letter queue (confirmed publish, then ack), or rejects it
@@ -361,6 +323,10 @@ static void try_connect(sup *s) {
                                  &err);
         }
     }
+    if (st == CEL_OK)
+        st = ev_declare(s, &err);
+    if (st == CEL_OK && !s->stopping)
+        st = ctl_declare(s, &err);
     if (st != CEL_OK) {
         LOG(LOG_ERROR, "broker.connect_failed", LF_S("error", err.msg),
             LF_D("retry_in", s->backoff));
@@ -372,6 +338,7 @@ static void try_connect(sup *s) {
     }
     s->consuming = !s->stopping;
     s->backoff = 1.0;
+    s->online_sent = false; /* worker-online again after a reconnect, as Python's consumer */
     char masked[512];
     log_mask_url(s->cfg->broker_url, masked, sizeof masked);
     LOG(LOG_INFO, "broker.connected", LF_S("url", masked), LF_S("server", brk_server_version(b)),
@@ -565,12 +532,25 @@ static void reject_bad(sup *s, brk_delivery *d, cmsg_task *t, cel_status st, con
         t->ignore_result = ign;
         json_decref(exc);
     }
+    if (st == CEL_ENOTFOUND && t->id) {
+        char exc[300];
+        snprintf(exc, sizeof exc, "NotRegistered('%.200s')", t->name ? t->name : "");
+        ev_task_id(s, "task-failed", t->id, json_pack("{ssss}", "exception", exc, "traceback", ""));
+    } else if (t->id) {
+        ev_task_id(s, "task-rejected", t->id, json_pack("{sb}", "requeue", 0));
+    }
+    metrics_count(s, t->name ? t->name : "(unknown)", OUT_REJECTED, 0);
     dead_letter(s, d, why, code);
 }
 
 static void on_delivery(sup *s, brk_delivery *d) {
     if (s->stopping) {
         reject(s, d, true);
+        brk_delivery_free(d);
+        return;
+    }
+    if (s->ctl_ctag[0] && d->consumer_tag && strcmp(d->consumer_tag, s->ctl_ctag) == 0) {
+        ctl_handle(s, d); /* no_ack consumer */
         brk_delivery_free(d);
         return;
     }
@@ -607,6 +587,17 @@ static void on_delivery(sup *s, brk_delivery *d) {
         LF_I("delivery_tag", d->delivery_tag), LF_I("protocol", t->protocol),
         LF_I("retries", t->retries), LF_B("redelivered", d->redelivered),
         LF_S("queue", job_queue(j)));
+    ev_task(s, "task-received", j,
+            json_pack("{sssssssssisoso}", "name", t->name, "args", t->argsrepr, "kwargs",
+                      t->kwargsrepr, "root_id", t->root_id ? t->root_id : t->id, "parent_id",
+                      t->parent_id ? t->parent_id : "", "retries", t->retries, "eta", json_null(),
+                      "expires", json_null()));
+    if (lru_get(s->revoked, t->id)) {
+        job_append(s, j);
+        j->state = JOB_RESERVED;
+        sup_revoke_job(s, j, "revoked");
+        return;
+    }
     completed *done = lru_get(s->completed, t->id);
     if (done && d->redelivered) {
         bool ok = true;
@@ -625,14 +616,9 @@ static void on_delivery(sup *s, brk_delivery *d) {
     }
     double now = tu_now();
     if (t->has_expires && now >= t->expires) {
-        json_t *exc = cres_exception("TaskRevokedError", "celery.exceptions", "expired");
-        bool ok = publish_state(s, t, "REVOKED", exc, NULL);
-        json_decref(exc);
-        LOG(LOG_WARNING, "task.revoked", LF_S("task_id", t->id), LF_S("task", t->name),
-            LF_B("expired", 1));
-        if (ok)
-            ack(s, d);
-        job_free(j);
+        job_append(s, j);
+        j->state = JOB_RESERVED;
+        sup_revoke_job(s, j, "expired");
         return;
     }
     if (t->has_eta && t->eta > now + 0.0005) {
@@ -667,14 +653,11 @@ static void dispatch(sup *s) {
         if (j->state != JOB_RESERVED)
             continue;
         if (j->t.has_expires && now >= j->t.expires) {
-            json_t *exc = cres_exception("TaskRevokedError", "celery.exceptions", "expired");
-            bool ok = publish_state(s, &j->t, "REVOKED", exc, NULL);
-            json_decref(exc);
-            LOG(LOG_WARNING, "task.revoked", LF_S("task_id", j->t.id), LF_B("expired", 1));
-            if (ok)
-                ack(s, j->d);
-            job_unlink(s, j);
-            job_free(j);
+            sup_revoke_job(s, j, "expired");
+            continue;
+        }
+        if (lru_get(s->revoked, j->t.id)) {
+            sup_revoke_job(s, j, "revoked");
             continue;
         }
         child *c = idle_child(s);
@@ -703,8 +686,14 @@ static void dispatch(sup *s) {
         free(txt);
         j->state = JOB_RUNNING;
         j->started_at = tu_now();
+        j->worker_pid = c->pid;
         c->job = j;
         s->running++;
+        double *lim = lru_get(s->limits, j->def->name);
+        j->hard_limit = j->t.time_limit > 0 ? j->t.time_limit
+                        : lim && lim[1] > 0 ? lim[1]
+                                            : s->cfg->task_time_limit;
+        ev_task(s, "task-started", j, NULL);
         LOG(LOG_INFO, "task.started", LF_S("task_id", j->t.id), LF_S("task", j->def->name),
             LF_I("pid", c->pid), LF_I("delivery_tag", j->d->delivery_tag));
     }
@@ -737,6 +726,26 @@ static void finish_terminal(sup *s, job *j, const char *status, json_t *result,
     }
     remember(s, &j->t, body, published);
     s->processed++;
+    bool success = strcmp(status, "SUCCESS") == 0;
+    metrics_count(s, j->def ? j->def->name : j->t.name, success ? OUT_SUCCESS : OUT_FAILURE,
+                  runtime);
+    if (success) {
+        char *rr = cmsg_repr(result, false, 1024);
+        ev_task(s, "task-succeeded", j, json_pack("{sssf}", "result", rr, "runtime", runtime));
+        free(rr);
+    } else {
+        const char *et = json_string_value(json_object_get(result, "exc_type"));
+        const char *em =
+            json_string_value(json_array_get(json_object_get(result, "exc_message"), 0));
+        json_t *msgj = json_string(em ? em : "");
+        char *mr = cmsg_repr(msgj, false, 900);
+        json_decref(msgj);
+        char exc[1100];
+        snprintf(exc, sizeof exc, "%s(%s)", et ? et : "Exception", mr);
+        free(mr);
+        ev_task(s, "task-failed", j,
+                json_pack("{ssss}", "exception", exc, "traceback", traceback ? traceback : ""));
+    }
     int level = strcmp(status, "SUCCESS") == 0 ? LOG_INFO : LOG_ERROR;
     LOG(level, strcmp(status, "SUCCESS") == 0 ? "task.succeeded" : "task.failed",
         LF_S("task_id", j->t.id), LF_S("task", j->def ? j->def->name : j->t.name),
@@ -795,6 +804,18 @@ static void handle_retry(sup *s, job *j, json_t *resp) {
                                  exc_module ? exc_module : "builtins", exc_msg ? exc_msg : "");
     publish_state(s, &j->t, "RETRY", exc, json_string_value(json_object_get(resp, "traceback")));
     json_decref(exc);
+    {
+        json_t *msgj = json_string(exc_msg ? exc_msg : "");
+        char *mr = cmsg_repr(msgj, false, 900);
+        json_decref(msgj);
+        char exc_repr[1100];
+        snprintf(exc_repr, sizeof exc_repr, "%s(%s)", exc_type ? exc_type : "Retry", mr);
+        free(mr);
+        const char *tb = json_string_value(json_object_get(resp, "traceback"));
+        ev_task(s, "task-retried", j,
+                json_pack("{ssss}", "exception", exc_repr, "traceback", tb ? tb : ""));
+    }
+    metrics_count(s, j->def->name, OUT_RETRY, 0);
     LOG(LOG_WARNING, "task.retried", LF_S("task_id", j->t.id), LF_S("task", j->def->name),
         LF_I("retries", j->t.retries + 1), LF_D("countdown", countdown),
         LF_S("exception", exc_msg));
@@ -858,6 +879,32 @@ static void child_lost(sup *s, child *c, int wstatus) {
     }
     s->running--;
     job_unlink(s, j);
+    if (j->time_limited || j->terminated) {
+        if (j->terminated) {
+            json_t *exc = cres_exception("TaskRevokedError", "celery.exceptions", "terminated");
+            bool ok = publish_state(s, &j->t, "REVOKED", exc, NULL);
+            json_decref(exc);
+            remember(s, &j->t, NULL, true);
+            ev_task(s, "task-revoked", j,
+                    json_pack("{sbsisb}", "terminated", 1, "signum", 9, "expired", 0));
+            metrics_count(s, j->def->name, OUT_REVOKED, 0);
+            LOG(LOG_WARNING, "task.revoked", LF_S("task_id", j->t.id), LF_B("terminated", 1));
+            if (ok)
+                ack(s, j->d);
+        } else {
+            char msg[64];
+            snprintf(msg, sizeof msg, "%g", j->hard_limit);
+            json_t *exc = json_pack("{sss[f]ss}", "exc_type", "TimeLimitExceeded", "exc_message",
+                                    j->hard_limit, "exc_module", "billiard.exceptions");
+            LOG(LOG_ERROR, "task.time_limit_exceeded", LF_S("task_id", j->t.id),
+                LF_S("task", j->def->name), LF_D("hard_limit", j->hard_limit));
+            finish_terminal(s, j, "FAILURE", exc, NULL, tu_now() - j->started_at);
+            json_decref(exc);
+            (void)msg;
+        }
+        job_free(j);
+        return;
+    }
     int *count = lru_get(s->deaths, j->t.id);
     if (!count) {
         count = calloc(1, sizeof *count);
@@ -905,6 +952,7 @@ static void reap(sup *s) {
                 child_lost(s, c, wstatus);
                 if (!s->stopping && !s->cold) {
                     spawn_child(s, i);
+                    s->child_restarts++;
                     LOG(LOG_INFO, "child.replaced", LF_I("pid", s->children[i].pid));
                 }
             }
@@ -951,6 +999,10 @@ static void begin_warm_shutdown(sup *s) {
     }
 }
 
+void sup_begin_warm_shutdown(sup *s) {
+    begin_warm_shutdown(s);
+}
+
 static void stop_children(sup *s, bool force) {
     for (int i = 0; i < s->nchildren; i++) {
         child *c = &s->children[i];
@@ -973,33 +1025,138 @@ static void stop_children(sup *s, bool force) {
     }
 }
 
+/* ---------- revocation, introspection, consumers (for control.c) ---------- */
+
+void sup_revoke_job(sup *s, job *j, const char *reason) {
+    json_t *exc = cres_exception("TaskRevokedError", "celery.exceptions", reason);
+    bool ok = publish_state(s, &j->t, "REVOKED", exc, NULL);
+    json_decref(exc);
+    bool expired = strcmp(reason, "expired") == 0;
+    ev_task(s, "task-revoked", j,
+            json_pack("{sbsnsb}", "terminated", 0, "signum", "expired", expired));
+    metrics_count(s, j->def ? j->def->name : j->t.name, OUT_REVOKED, 0);
+    LOG(LOG_WARNING, "task.revoked", LF_S("task_id", j->t.id), LF_S("task", j->t.name),
+        LF_S("reason", reason));
+    if (j->state == JOB_HELD) {
+        s->held--;
+        update_qos(s);
+    }
+    if (ok)
+        ack(s, j->d);
+    job_unlink(s, j);
+    job_free(j);
+}
+
+json_t *sup_job_info(const sup *s, const job *j, bool safe) {
+    json_t *o = json_object();
+    json_object_set_new(o, "id", json_string(j->t.id));
+    json_object_set_new(o, "name", json_string(j->def ? j->def->name : j->t.name));
+    if (safe) {
+        json_object_set_new(o, "args", json_string(j->t.argsrepr ? j->t.argsrepr : "()"));
+        json_object_set_new(o, "kwargs", json_string(j->t.kwargsrepr ? j->t.kwargsrepr : "{}"));
+    } else {
+        json_object_set(o, "args", j->t.args);
+        json_object_set(o, "kwargs", j->t.kwargs);
+    }
+    json_object_set_new(o, "type", json_string(j->def ? j->def->name : j->t.name));
+    json_object_set_new(o, "hostname", json_string(s->cfg->hostname));
+    json_object_set_new(o, "time_start",
+                        j->state == JOB_RUNNING ? json_real(j->started_at) : json_null());
+    json_object_set_new(o, "acknowledged", json_false());
+    json_object_set_new(o, "delivery_info",
+                        json_pack("{sssssisb}", "exchange", j->d->exchange ? j->d->exchange : "",
+                                  "routing_key", j->d->routing_key ? j->d->routing_key : "",
+                                  "priority", j->d->priority < 0 ? 0 : j->d->priority,
+                                  "redelivered", j->d->redelivered));
+    json_object_set_new(o, "worker_pid",
+                        j->state == JOB_RUNNING ? json_integer(j->worker_pid) : json_null());
+    return o;
+}
+
+cel_status sup_consume_queue(sup *s, const char *queue, cel_error *err) {
+    for (size_t i = 0; i < s->nqueues; i++)
+        if (!strcmp(s->queues[i], queue) && s->ctags[i][0])
+            return CEL_OK; /* already consuming */
+    size_t idx = s->nqueues;
+    for (size_t i = 0; i < s->nqueues; i++)
+        if (!strcmp(s->queues[i], queue))
+            idx = i;
+    if (idx == s->nqueues) {
+        if (s->nqueues >= SUP_MAX_QUEUES)
+            return cel_fail(err, CEL_ELIMIT, "more than %d queues", SUP_MAX_QUEUES);
+        s->queues[idx] = strdup(queue);
+        if (!s->queues[idx])
+            abort();
+        s->ctags[idx][0] = '\0';
+        s->nqueues++;
+    }
+    if (!s->b || !brk_alive(s->b))
+        return CEL_OK; /* consumed at the next connect */
+    cel_status st = CEL_OK;
+    if (strcmp(s->cfg->queue_declare, "kombu") == 0 &&
+        ((st = brk_declare_exchange(s->b, queue, "direct", true, false, err)) ||
+         (st = brk_declare_queue(s->b, queue, false, true, false, false, NULL, err)) ||
+         (st = brk_bind_queue(s->b, queue, queue, queue, err))))
+        return st;
+    return brk_consume(s->b, queue, false, s->ctags[idx], sizeof s->ctags[idx], err);
+}
+
+cel_status sup_cancel_queue(sup *s, const char *queue, cel_error *err) {
+    for (size_t i = 0; i < s->nqueues; i++) {
+        if (strcmp(s->queues[i], queue) != 0)
+            continue;
+        cel_status st = CEL_OK;
+        if (s->ctags[i][0] && s->b && brk_alive(s->b))
+            st = brk_cancel(s->b, s->ctags[i], err);
+        free(s->queues[i]);
+        for (size_t k = i + 1; k < s->nqueues; k++) {
+            s->queues[k - 1] = s->queues[k];
+            memcpy(s->ctags[k - 1], s->ctags[k], sizeof s->ctags[k]);
+        }
+        s->nqueues--;
+        return st;
+    }
+    return cel_fail(err, CEL_ENOTFOUND, "not consuming from %s", queue);
+}
+
+/* Kills children whose task ran past its hard time limit; child_lost() reports it. */
+static void enforce_time_limits(sup *s) {
+    double now = tu_now();
+    for (int i = 0; i < s->nchildren; i++) {
+        job *j = s->children[i].job;
+        if (!j || j->time_limited || j->hard_limit <= 0 || now - j->started_at < j->hard_limit)
+            continue;
+        j->time_limited = true;
+        kill(s->children[i].pid, SIGKILL);
+    }
+}
+
 /* ---------- main loop ---------- */
 
 static int split_queues(sup *s) {
-    char *copy = strdup(s->cfg->queues);
-    if (!copy)
-        abort();
-    size_t cap = 8;
-    s->queues = calloc(cap, sizeof *s->queues);
-    for (char *save = NULL, *tok = strtok_r(copy, ",", &save); tok;
-         tok = strtok_r(NULL, ",", &save)) {
-        while (*tok == ' ')
-            tok++;
-        size_t n = strlen(tok);
-        while (n && tok[n - 1] == ' ')
-            tok[--n] = '\0';
-        if (!n)
-            continue;
-        if (s->nqueues == cap) {
-            cap *= 2;
-            s->queues = realloc(s->queues, cap * sizeof *s->queues);
-            if (!s->queues)
-                abort();
+    const char *p = s->cfg->queues;
+    while (*p) {
+        size_t len = strcspn(p, ",");
+        const char *q = p;
+        size_t n = len;
+        while (n && *q == ' ') {
+            q++;
+            n--;
         }
-        s->queues[s->nqueues++] = strdup(tok);
+        while (n && q[n - 1] == ' ')
+            n--;
+        if (n) {
+            if (s->nqueues >= SUP_MAX_QUEUES)
+                return -1;
+            s->queues[s->nqueues] = strndup(q, n);
+            if (!s->queues[s->nqueues])
+                abort();
+            s->nqueues++;
+        }
+        p += len;
+        if (*p == ',')
+            p++;
     }
-    free(copy);
-    s->ctags = calloc(s->nqueues ? s->nqueues : 1, sizeof *s->ctags);
     return s->nqueues ? 0 : -1;
 }
 
@@ -1014,7 +1171,7 @@ int sup_run(const worker_settings *cfg) {
         return 2;
     }
     if (split_queues(s) != 0) {
-        LOG(LOG_CRITICAL, "config.invalid", LF_S("error", "no queues given (-Q)"));
+        LOG(LOG_CRITICAL, "config.invalid", LF_S("error", "no queues given (-Q), or more than 64"));
         return 2;
     }
     s->bopts = (brk_options){.heartbeat_s = (int)cfg->heartbeat,
@@ -1026,6 +1183,11 @@ int sup_run(const worker_settings *cfg) {
     s->qos_base = (uint16_t)(qos > 65535 ? 65535 : (qos < 0 ? 0 : qos));
     s->completed = lru_new((size_t)cfg->completed_cache, completed_free);
     s->deaths = lru_new(10000, free);
+    s->revoked = lru_new(50000, free); /* Celery's LimitedSet default size */
+    s->limits = lru_new(1024, free);
+    s->task_events = cfg->task_events;
+    s->started_at = tu_monotonic();
+    s->http_fd = -1;
     s->backoff = 1.0;
 
     if (pipe2(g_sigpipe, O_CLOEXEC | O_NONBLOCK) != 0) {
@@ -1051,6 +1213,7 @@ int sup_run(const worker_settings *cfg) {
         s->children[i].fd = -1;
         spawn_child(s, i);
     }
+    s->http_fd = metrics_listen(s);
     LOG(LOG_INFO, "worker.ready", LF_S("hostname", cfg->hostname), LF_S("queues", cfg->queues),
         LF_I("concurrency", s->nchildren), LF_I("prefetch", s->qos_base),
         LF_S("version", CELERIAC_VERSION));
@@ -1082,6 +1245,11 @@ int sup_run(const worker_settings *cfg) {
         if (s->b && brk_alive(s->b)) {
             broker_idx = npfd;
             pfd[npfd++] = (struct pollfd){.fd = brk_fd(s->b), .events = POLLIN};
+        }
+        int http_idx = -1;
+        if (s->http_fd >= 0) {
+            http_idx = npfd;
+            pfd[npfd++] = (struct pollfd){.fd = s->http_fd, .events = POLLIN};
         }
         int child_base = npfd;
         for (int i = 0; i < s->nchildren && npfd < (int)(sizeof pfd / sizeof pfd[0]); i++)
@@ -1152,10 +1320,14 @@ int sup_run(const worker_settings *cfg) {
             }
             /* EOF (CEL_ENOTFOUND) means it exited: reap() handles it. */
         }
+        if (http_idx >= 0 && pr > 0 && (pfd[http_idx].revents & POLLIN))
+            metrics_serve(s);
+        enforce_time_limits(s);
         if (g_chld) {
             g_chld = 0;
             reap(s);
         }
+        ev_tick(s);
         if (!s->stopping)
             dispatch(s);
         /* Any children that failed to spawn get another chance. */
@@ -1166,6 +1338,8 @@ int sup_run(const worker_settings *cfg) {
             try_connect(s); /* to publish and ack what is finishing */
     }
 
+    if (s->online_sent)
+        ev_worker(s, "worker-offline");
     if (!s->cold)
         stop_children(s, false);
     /* Results published while the broker was away are lost with us; the broker still
@@ -1181,9 +1355,12 @@ int sup_run(const worker_settings *cfg) {
     lru_free(s->deaths);
     for (size_t i = 0; i < s->nqueues; i++)
         free(s->queues[i]);
-    free(s->queues);
-    free(s->ctags);
     free(s->children);
+    free(s->stats);
+    lru_free(s->revoked);
+    lru_free(s->limits);
+    if (s->http_fd >= 0)
+        close(s->http_fd);
     close(g_sigpipe[0]);
     close(g_sigpipe[1]);
     g_sigpipe[0] = g_sigpipe[1] = -1;

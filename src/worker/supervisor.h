@@ -30,6 +30,10 @@ typedef struct worker_settings {
     char events_queue[CFG_STR_MAX];
     char event_routes[CFG_STR_MAX];
     char events_task_queue[CFG_STR_MAX];
+    double task_time_limit;
+    double task_soft_time_limit;
+    long metrics_port;
+    char metrics_address[CFG_STR_MAX];
     int help;
     int help_markdown;
 } worker_settings;
