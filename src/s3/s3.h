@@ -114,7 +114,7 @@ cel_status s3_get_stream(s3_client *c, const char *bucket, const char *key, cel_
 
 /* Ranged GET of exactly len bytes at offset into buf (len > 0). The server must answer
  * 206 with the matching Content-Range and exactly len bytes; a range that runs past the
- * end of the object is CEL_EINVAL naming the object size. */
+ * end of the object is CEL_EINVAL (naming the object size when the answer carries it). */
 cel_status s3_get_range(s3_client *c, const char *bucket, const char *key, uint64_t offset,
                         size_t len, void *buf, cel_error *err) CEL_MUST_CHECK;
 
