@@ -176,7 +176,7 @@ cel_status dq_engine_new(const dq_schema *schema, const dq_options *opts, dq_eng
         goto fail;
     }
     for (size_t i = 0; i < ns; i++)
-        dbuf_init(&e->sample[i].cells, 0);
+        dbuf_init(&e->sample[i].cells, (size_t)1 << 20); /* a wider row is left out */
     dbuf_init(&e->scratch, (size_t)64 << 20);
     if (schema) {
         e->field_col = malloc((schema->nfields ? schema->nfields : 1) * sizeof *e->field_col);

@@ -507,7 +507,7 @@ static json_t *category_metric(jb *b, const dq_engine *e, const chklist *l, dq_c
     bool passed = l->failed[cat] == 0;
     char details[700];
     if (e->parse_failed) {
-        passed = cat != DQ_CAT_FORMAT ? false : false;
+        passed = false;
         if (cat == DQ_CAT_FORMAT)
             snprintf(details, sizeof details, "the file could not be parsed: %.600s",
                      e->parse_err.msg);
