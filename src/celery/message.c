@@ -465,6 +465,101 @@ cel_status cmsg_encode_new(const char *name, json_t *args, json_t *kwargs, const
     return st;
 }
 
+static json_t *as_list(json_t *v) {
+    if (!v || json_is_null(v))
+        return json_null();
+    if (json_is_array(v))
+        return json_incref(v);
+    json_t *a = json_array();
+    json_array_append(a, v);
+    return a;
+}
+
+cel_status cmsg_encode_signature(json_t *sig, json_t *prepend, json_t *chain_rest,
+                                 const cmsg_task *parent, const char *origin,
+                                 const char *default_queue, cmsg_out *out, char *id_out,
+                                 char *queue_out, const char **reply_to, cel_error *err) {
+    memset(out, 0, sizeof *out);
+    if (!json_is_object(sig) || !json_is_string(json_object_get(sig, "task")))
+        return cel_fail(err, CEL_EINVAL, "canvas signature without a task name");
+    json_t *stype = json_object_get(sig, "subtask_type");
+    if (stype && !json_is_null(stype))
+        return cel_fail(err, CEL_EUNSUPPORTED, "canvas signature type '%s' is not supported",
+                        json_is_string(stype) ? json_string_value(stype) : "?");
+    json_t *opts = json_object_get(sig, "options");
+    if (!json_is_object(opts))
+        opts = NULL;
+    const char *tid = json_string_value(json_object_get(opts, "task_id"));
+    if (tid && strlen(tid) < 64)
+        snprintf(id_out, 64, "%s", tid);
+    else
+        tu_uuid4(id_out);
+    const char *q = json_string_value(json_object_get(opts, "queue"));
+    if (!q && json_is_object(json_object_get(opts, "queue")))
+        q = json_string_value(json_object_get(json_object_get(opts, "queue"), "name"));
+    snprintf(queue_out, 256, "%s", q ? q : default_queue);
+    *reply_to = json_string_value(json_object_get(opts, "reply_to"));
+    json_t *sargs = json_object_get(sig, "args");
+    json_t *args = json_array();
+    if (prepend && !json_is_true(json_object_get(sig, "immutable")))
+        json_array_append(args, prepend);
+    if (json_is_array(sargs))
+        json_array_extend(args, sargs);
+    json_t *kwargs = json_object_get(sig, "kwargs");
+    kwargs = json_is_object(kwargs) ? json_incref(kwargs) : json_object();
+    cmsg_task t;
+    memset(&t, 0, sizeof t);
+    t.id = id_out;
+    t.name = (char *)json_string_value(json_object_get(sig, "task"));
+    t.args = args;
+    t.kwargs = kwargs;
+    t.retries = -1;
+    t.group = (char *)json_string_value(json_object_get(opts, "group_id"));
+    json_t *gi = json_object_get(opts, "group_index");
+    t.group_index = json_is_integer(gi) ? (int)json_integer_value(gi) : -1;
+    t.shadow = (char *)json_string_value(json_object_get(opts, "shadow"));
+    t.root_id = parent->root_id ? parent->root_id : parent->id;
+    t.parent_id = parent->id;
+    json_t *tl = json_object_get(opts, "time_limit"),
+           *stl = json_object_get(opts, "soft_time_limit");
+    t.time_limit = json_is_number(tl) ? json_number_value(tl) : 0;
+    t.soft_time_limit = json_is_number(stl) ? json_number_value(stl) : 0;
+    t.ignore_result = json_is_true(json_object_get(opts, "ignore_result"));
+    json_t *exp = json_object_get(opts, "expires");
+    if (json_is_number(exp)) {
+        t.has_expires = true;
+        t.expires = tu_now() + json_number_value(exp);
+    } else if (json_is_string(exp) &&
+               tu_parse_iso8601(json_string_value(exp), &t.expires, NULL) == CEL_OK) {
+        t.has_expires = true;
+    }
+    double eta = 0;
+    json_t *cd = json_object_get(opts, "countdown"), *etaj = json_object_get(opts, "eta");
+    if (json_is_number(cd))
+        eta = tu_now() + json_number_value(cd);
+    else if (json_is_string(etaj) &&
+             tu_parse_iso8601(json_string_value(etaj), &eta, NULL) != CEL_OK)
+        eta = 0;
+    t.embed = json_object();
+    json_object_set_new(t.embed, "callbacks", as_list(json_object_get(opts, "link")));
+    json_object_set_new(t.embed, "errbacks", as_list(json_object_get(opts, "link_error")));
+    json_object_set(t.embed, "chain",
+                    chain_rest && json_array_size(chain_rest) ? chain_rest : json_null());
+    json_t *chord = json_object_get(opts, "chord");
+    json_object_set(t.embed, "chord", chord ? chord : json_null());
+    t.argsrepr = cmsg_repr(args, true, 1024);
+    t.kwargsrepr = cmsg_repr(kwargs, false, 1024);
+    cel_status st = cmsg_encode_retry(&t, eta, origin, out, err);
+    if (st == CEL_OK && eta == 0)
+        json_object_set_new(out->headers, "eta", json_null());
+    free(t.argsrepr);
+    free(t.kwargsrepr);
+    json_decref(t.embed);
+    json_decref(args);
+    json_decref(kwargs);
+    return st;
+}
+
 json_t *cres_exception(const char *exc_type, const char *exc_module, const char *message) {
     json_t *e = json_object();
     json_t *msg = json_array();

@@ -76,6 +76,20 @@ void cmsg_out_clear(cmsg_out *o);
 cel_status cmsg_encode_new(const char *name, json_t *args, json_t *kwargs, const char *origin,
                            cmsg_out *out, char *id_out, cel_error *err) CEL_MUST_CHECK;
 
+/* Builds the message for a canvas signature dict ({"task","args","kwargs","options",
+ * "immutable","subtask_type"}) sent by the worker after `parent` finished (Celery's
+ * Signature.apply_async from trace.py): prepend (borrowed, may be NULL) is put before the
+ * signature's args unless it is immutable; chain_rest (borrowed array or NULL) becomes the new
+ * message's embed.chain. Writes the task id (options.task_id or a new uuid, 64 bytes), the
+ * queue to publish to (options.queue, else default_queue; 256 bytes) and *reply_to
+ * (options.reply_to, borrowed from sig, may be NULL). CEL_EUNSUPPORTED for group/chord
+ * signatures, CEL_EINVAL for malformed ones. */
+cel_status cmsg_encode_signature(json_t *sig, json_t *prepend, json_t *chain_rest,
+                                 const cmsg_task *parent, const char *origin,
+                                 const char *default_queue, cmsg_out *out, char *id_out,
+                                 char *queue_out, const char **reply_to,
+                                 cel_error *err) CEL_MUST_CHECK;
+
 /* ---- results (rpc:// backend, celery/backends/rpc.py _to_result) ---- */
 
 /* {"exc_type", "exc_message": [message], "exc_module"}: new reference. */

@@ -339,6 +339,7 @@ static void try_connect(sup *s) {
     s->consuming = !s->stopping;
     s->backoff = 1.0;
     s->online_sent = false; /* worker-online again after a reconnect, as Python's consumer */
+    ev_tick(s);             /* ... and before any task event */
     char masked[512];
     log_mask_url(s->cfg->broker_url, masked, sizeof masked);
     LOG(LOG_INFO, "broker.connected", LF_S("url", masked), LF_S("server", brk_server_version(b)),
@@ -587,11 +588,23 @@ static void on_delivery(sup *s, brk_delivery *d) {
         LF_I("delivery_tag", d->delivery_tag), LF_I("protocol", t->protocol),
         LF_I("retries", t->retries), LF_B("redelivered", d->redelivered),
         LF_S("queue", job_queue(j)));
-    ev_task(s, "task-received", j,
-            json_pack("{sssssssssisoso}", "name", t->name, "args", t->argsrepr, "kwargs",
-                      t->kwargsrepr, "root_id", t->root_id ? t->root_id : t->id, "parent_id",
-                      t->parent_id ? t->parent_id : "", "retries", t->retries, "eta", json_null(),
-                      "expires", json_null()));
+    if (s->task_events) {
+        char eta[48] = "", exp[48] = "";
+        if (t->has_eta)
+            tu_format_iso8601(t->eta, eta, sizeof eta);
+        if (t->has_expires)
+            tu_format_iso8601(t->expires, exp, sizeof exp);
+        json_t *f = json_object();
+        json_object_set_new(f, "name", json_string(t->name));
+        json_object_set_new(f, "args", json_string(t->argsrepr ? t->argsrepr : "()"));
+        json_object_set_new(f, "kwargs", json_string(t->kwargsrepr ? t->kwargsrepr : "{}"));
+        json_object_set_new(f, "root_id", json_string(t->root_id ? t->root_id : t->id));
+        json_object_set_new(f, "parent_id", t->parent_id ? json_string(t->parent_id) : json_null());
+        json_object_set_new(f, "retries", json_integer(t->retries));
+        json_object_set_new(f, "eta", eta[0] ? json_string(eta) : json_null());
+        json_object_set_new(f, "expires", exp[0] ? json_string(exp) : json_null());
+        ev_task(s, "task-received", j, f);
+    }
     if (lru_get(s->revoked, t->id)) {
         job_append(s, j);
         j->state = JOB_RESERVED;
@@ -711,12 +724,108 @@ static void remember(sup *s, const cmsg_task *t, char *body, bool published) {
     lru_put(s->completed, t->id, c);
 }
 
+/* Publishes one canvas signature (callback, errback or the next chain element) with a
+ * confirm; appends its result tuple to children when given. */
+static void publish_signature(sup *s, job *j, json_t *sig, json_t *prepend, json_t *chain_rest,
+                              json_t *children) {
+    cmsg_out out;
+    char id[64], queue[256];
+    const char *reply_to = NULL;
+    cel_error err = {0};
+    if (cmsg_encode_signature(sig, prepend, chain_rest, &j->t, s->cfg->hostname,
+                              s->cfg->default_queue, &out, id, queue, &reply_to, &err) != CEL_OK) {
+        LOG(LOG_ERROR, "canvas.refused", LF_S("task_id", j->t.id), LF_S("error", err.msg));
+        return;
+    }
+    brk_msg m = {.exchange = "",
+                 .routing_key = queue,
+                 .body = out.body,
+                 .body_len = out.body_len,
+                 .content_type = "application/json",
+                 .content_encoding = "utf-8",
+                 .correlation_id = id,
+                 .reply_to = reply_to,
+                 .expiration = out.expiration[0] ? out.expiration : NULL,
+                 .headers = out.headers,
+                 .delivery_mode = 2,
+                 .priority = -1};
+    cel_status st = s->b && brk_alive(s->b) ? brk_publish(s->b, &m, &err)
+                                            : cel_fail(&err, CEL_EBROKER, "broker down");
+    if (st != CEL_OK) {
+        LOG(LOG_ERROR, "canvas.publish_failed", LF_S("task_id", j->t.id), LF_S("next", id),
+            LF_S("error", err.msg));
+    } else {
+        LOG(LOG_INFO, "canvas.sent", LF_S("task_id", j->t.id), LF_S("next", id),
+            LF_S("task", json_string_value(json_object_get(sig, "task"))), LF_S("queue", queue));
+        if (children)
+            json_array_append_new(children, json_pack("[[sn]n]", id));
+    }
+    cmsg_out_clear(&out);
+}
+
+/* After SUCCESS (celery trace.py:481): callbacks, then the next chain element, each getting
+ * the result as first argument; returns the children list for the result message. */
+static json_t *continue_canvas(sup *s, job *j, json_t *result) {
+    json_t *children = json_array();
+    json_t *cbs = json_object_get(j->t.embed, "callbacks");
+    size_t i;
+    json_t *sig;
+    if (json_is_array(cbs))
+        json_array_foreach(cbs, i, sig) publish_signature(s, j, sig, result, NULL, children);
+    json_t *chain = json_object_get(j->t.embed, "chain");
+    size_t n = json_is_array(chain) ? json_array_size(chain) : 0;
+    if (n) {
+        /* the chain is reversed: the last element runs next */
+        json_t *rest = json_array();
+        for (size_t k = 0; k + 1 < n; k++)
+            json_array_append(rest, json_array_get(chain, k));
+        publish_signature(s, j, json_array_get(chain, n - 1), result, rest, children);
+        json_decref(rest);
+    }
+    return children;
+}
+
+/* After FAILURE (celery backends/base.py:166): every remaining chain element with a task id
+ * gets the same FAILURE (so chain.get() raises instead of hanging), then the errbacks run
+ * with the failed task's id as argument. */
+static void fail_canvas(sup *s, job *j, json_t *exc, const char *traceback) {
+    json_t *chain = json_object_get(j->t.embed, "chain");
+    size_t i;
+    json_t *sig;
+    if (json_is_array(chain)) {
+        json_array_foreach(chain, i, sig) {
+            json_t *opts = json_object_get(sig, "options");
+            const char *tid = json_string_value(json_object_get(opts, "task_id"));
+            const char *rt = json_string_value(json_object_get(opts, "reply_to"));
+            if (!tid || !rt)
+                continue;
+            char *body = cres_body(tid, "FAILURE", exc, traceback, NULL);
+            cel_error err = {0};
+            if (body && publish_result(s, rt, tid, body, &err) != CEL_OK)
+                LOG(LOG_ERROR, "canvas.chain_failure_publish_failed", LF_S("task_id", tid),
+                    LF_S("error", err.msg));
+            free(body);
+        }
+    }
+    json_t *ebs = json_object_get(j->t.embed, "errbacks");
+    if (json_is_array(ebs)) {
+        json_t *idj = json_string(j->t.id);
+        json_array_foreach(ebs, i, sig) publish_signature(s, j, sig, idj, NULL, NULL);
+        json_decref(idj);
+    }
+}
+
 static void finish_terminal(sup *s, job *j, const char *status, json_t *result,
                             const char *traceback, double runtime) {
     char *body = NULL;
     bool published = true;
+    json_t *children = NULL;
+    if (strcmp(status, "SUCCESS") == 0)
+        children = continue_canvas(s, j, result);
+    else
+        fail_canvas(s, j, result, traceback);
     if (wants_result(j)) {
-        body = cres_body(j->t.id, status, result, traceback, NULL);
+        body = cres_body(j->t.id, status, result, traceback, children);
         cel_error err = {0};
         if (!body || publish_result(s, j->t.reply_to, j->t.id, body, &err) != CEL_OK) {
             published = false;
@@ -724,6 +833,7 @@ static void finish_terminal(sup *s, job *j, const char *status, json_t *result,
                 LF_S("error", err.msg));
         }
     }
+    json_decref(children);
     remember(s, &j->t, body, published);
     s->processed++;
     bool success = strcmp(status, "SUCCESS") == 0;

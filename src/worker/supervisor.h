@@ -33,6 +33,7 @@ typedef struct worker_settings {
     double task_time_limit;
     double task_soft_time_limit;
     long metrics_port;
+    char default_queue[CFG_STR_MAX];
     char metrics_address[CFG_STR_MAX];
     int help;
     int help_markdown;
