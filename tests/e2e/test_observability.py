@@ -255,3 +255,47 @@ def test_metrics_endpoint(make_worker, celery_app):
     assert fams["celeriac_broker_connected"].samples[0].value == 1
     health = urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5)
     assert health.status == 200
+
+
+def test_remaining_control_commands(make_worker, celery_app):
+    w = make_worker(concurrency=1)
+    n = node(w)
+    q = w.queues[0]
+    ctl = celery_app.control
+    insp = ctl.inspect(destination=[n], timeout=5)
+    busy = celery_app.send_task("celeriac.test.sleep", kwargs={"seconds": 3}, queue=q)
+    waiting = celery_app.send_task("celeriac.ping", queue=q)
+    held = celery_app.send_task("celeriac.ping", queue=q, countdown=30)
+    w.wait_log(f"task.started task_id={busy.id}")
+    w.wait_log(f"task.scheduled task_id={held.id}")
+    assert [r["id"] for r in insp.reserved()[n]] == [waiting.id]
+    sched = insp.scheduled()[n]
+    assert sched[0]["request"]["id"] == held.id and sched[0]["priority"] == 6
+    qt = insp.query_task(busy.id, waiting.id)[n]
+    assert qt[busy.id][0] == "active" and qt[waiting.id][0] == "reserved"
+    assert insp.clock()[n]["clock"] > 0
+    assert insp.conf()[n]["worker_concurrency"] == 1
+    assert "enabled" in ctl.enable_events(destination=[n], reply=True, timeout=5)[0][n]["ok"]
+    assert "disabled" in ctl.disable_events(destination=[n], reply=True, timeout=5)[0][n]["ok"]
+    busy.get(timeout=10)
+    waiting.get(timeout=10)
+    # time_limit set remotely applies to the next run of that task
+    r = ctl.time_limit("celeriac.test.sleep", soft=0.5, hard=1, destination=[n], reply=True,
+                       timeout=5)
+    assert "time limits set" in r[0][n]["ok"]
+    from celery.exceptions import TimeLimitExceeded
+    with pytest.raises(TimeLimitExceeded):
+        celery_app.send_task("celeriac.test.sleep", kwargs={"seconds": 10}, queue=q).get(timeout=20)
+    assert "error" in ctl.time_limit("no.such", hard=1, destination=[n], reply=True,
+                                     timeout=5)[0][n]
+    # add_consumer / cancel_consumer
+    extra = f"e2e-extra-{uuid.uuid4().hex[:8]}"
+    r = ctl.add_consumer(extra, destination=[n], reply=True, timeout=5)
+    assert f"add consumer {extra}" in r[0][n]["ok"]
+    assert celery_app.send_task("celeriac.ping", queue=extra).get(timeout=10) == "pong"
+    names = [x["name"] for x in insp.active_queues()[n]]
+    assert extra in names and q in names
+    r = ctl.cancel_consumer(extra, destination=[n], reply=True, timeout=5)
+    assert f"no longer consuming from {extra}" in r[0][n]["ok"]
+    assert extra not in [x["name"] for x in insp.active_queues()[n]]
+    ctl.revoke(held.id, destination=[n])
