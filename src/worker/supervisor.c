@@ -1002,15 +1002,12 @@ static void child_lost(sup *s, child *c, int wstatus) {
             if (ok)
                 ack(s, j->d);
         } else {
-            char msg[64];
-            snprintf(msg, sizeof msg, "%g", j->hard_limit);
             json_t *exc = json_pack("{sss[f]ss}", "exc_type", "TimeLimitExceeded", "exc_message",
                                     j->hard_limit, "exc_module", "billiard.exceptions");
             LOG(LOG_ERROR, "task.time_limit_exceeded", LF_S("task_id", j->t.id),
                 LF_S("task", j->def->name), LF_D("hard_limit", j->hard_limit));
             finish_terminal(s, j, "FAILURE", exc, NULL, tu_now() - j->started_at);
             json_decref(exc);
-            (void)msg;
         }
         job_free(j);
         return;
@@ -1351,9 +1348,7 @@ int sup_run(const worker_settings *cfg) {
         struct pollfd pfd[2 + 256];
         int npfd = 0;
         pfd[npfd++] = (struct pollfd){.fd = g_sigpipe[0], .events = POLLIN};
-        int broker_idx = -1;
         if (s->b && brk_alive(s->b)) {
-            broker_idx = npfd;
             pfd[npfd++] = (struct pollfd){.fd = brk_fd(s->b), .events = POLLIN};
         }
         int http_idx = -1;
@@ -1392,9 +1387,6 @@ int sup_run(const worker_settings *cfg) {
         }
         /* Broker frames (also drives heartbeats). */
         if (s->b && brk_alive(s->b)) {
-            bool readable = broker_idx >= 0 && pr > 0 &&
-                            (pfd[broker_idx].revents & (POLLIN | POLLERR | POLLHUP));
-            (void)readable;
             /* Always pump (it also lets rabbitmq-c send a due heartbeat), then drain
              * every queued delivery, including ones read during confirm waits. */
             cel_error e2 = {0};
