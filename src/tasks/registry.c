@@ -32,6 +32,7 @@ void task_registry_init(void) {
         return;
     task_builtin_register();
     task_dq_register();
+    task_datasets_register();
 #ifdef CELERIAC_TEST_TASKS
     task_testing_register();
 #endif

@@ -79,6 +79,7 @@ void task_register(const task_def *def);
 /* Built-in modules register themselves through these. */
 void task_builtin_register(void);
 void task_dq_register(void); /* tasks/dq.c */
+void task_datasets_register(void);
 #ifdef CELERIAC_TEST_TASKS
 void task_testing_register(void);
 #endif
