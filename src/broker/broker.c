@@ -14,6 +14,7 @@
 #include "broker/broker.h"
 
 #include "util/log.h"
+#include "util/urlenc.h"
 
 #include <amqp.h>
 #include <amqp_ssl_socket.h>
@@ -55,33 +56,10 @@ static uint64_t g_generation = 0;
 
 /* ---------- URL ---------- */
 
-static int hexval(int c) {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = tolower(c);
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
 static cel_status pct_decode(const char *s, size_t n, char *out, size_t outsz, cel_error *err) {
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        int c = (unsigned char)s[i];
-        if (c == '%') {
-            if (i + 2 >= n)
-                return cel_fail(err, CEL_ECONFIG, "bad %%-escape in broker URL");
-            int h = hexval((unsigned char)s[i + 1]), l = hexval((unsigned char)s[i + 2]);
-            if (h < 0 || l < 0)
-                return cel_fail(err, CEL_ECONFIG, "bad %%-escape in broker URL");
-            c = h * 16 + l;
-            i += 2;
-        }
-        if (o + 1 >= outsz)
-            return cel_fail(err, CEL_ECONFIG, "broker URL component too long");
-        out[o++] = (char)c;
-    }
-    out[o] = '\0';
+    cel_error e = {0};
+    if (url_unescape(s, n, out, outsz, false, &e) != CEL_OK)
+        return cel_fail(err, CEL_ECONFIG, "broker URL: %s", e.msg);
     return CEL_OK;
 }
 

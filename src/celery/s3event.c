@@ -3,39 +3,17 @@
  */
 #include "celery/s3event.h"
 
+#include "util/urlenc.h"
+
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int hexv(char c) {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 cel_status s3ev_url_decode(char *s, cel_error *err) {
-    char *w = s;
-    for (const char *r = s; *r; r++) {
-        if (*r == '+') {
-            *w++ = ' ';
-        } else if (*r == '%') {
-            int h = hexv(r[1]), l = h >= 0 ? hexv(r[2]) : -1;
-            if (h < 0 || l < 0)
-                return cel_fail(err, CEL_EPARSE, "bad %%-escape in S3 event key");
-            if (h == 0 && l == 0)
-                return cel_fail(err, CEL_EPARSE, "S3 event key contains an encoded NUL");
-            *w++ = (char)(h * 16 + l);
-            r += 2;
-        } else {
-            *w++ = *r;
-        }
-    }
-    *w = '\0';
+    cel_error e = {0};
+    if (url_unescape(s, strlen(s), s, strlen(s) + 1, true, &e) != CEL_OK)
+        return cel_fail(err, CEL_EPARSE, "S3 event key: %s", e.msg);
     return CEL_OK;
 }
 

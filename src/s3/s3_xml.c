@@ -15,6 +15,8 @@
  * is known before any key is decoded.
  */
 #include "s3/s3_xml.h"
+
+#include "util/urlenc.h"
 #include "s3/s3_date.h"
 
 #include <stdlib.h>
@@ -411,16 +413,6 @@ exit:
     return st;
 }
 
-static int hexval(char c) {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Decodes an encoding-type=url value in place ('+' is a space, %XY a byte), the way
  * the AWS SDKs do (botocore unquote_plus). Returns false on a bad escape or %00. */
 static bool url_decode_inplace(char *s, size_t *len) {
@@ -431,7 +423,7 @@ static bool url_decode_inplace(char *s, size_t *len) {
         } else if (s[i] == '%') {
             if (i + 2 >= *len)
                 return false;
-            int h = hexval(s[i + 1]), l = hexval(s[i + 2]);
+            int h = url_hexval(s[i + 1]), l = url_hexval(s[i + 2]);
             if (h < 0 || l < 0 || (h == 0 && l == 0))
                 return false;
             s[o++] = (char)(h * 16 + l);

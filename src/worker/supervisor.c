@@ -392,6 +392,38 @@ static void spawn_child(sup *s, int idx) {
 
 static void handle_outcome(sup *s, child *c, const char *frame, size_t len);
 
+/* Publishes an encoded Celery task message (retries, chained tasks, tasks made from S3
+ * events) as persistent JSON, waiting for the broker's confirm. */
+static cel_status publish_task_msg(sup *s, const char *exchange, const char *routing_key,
+                                   const cmsg_out *out, const char *id, const char *reply_to,
+                                   int priority, bool mandatory, cel_error *err) {
+    if (!s->b || !brk_alive(s->b))
+        return cel_fail(err, CEL_EBROKER, "broker connection is down");
+    brk_msg m = {.exchange = exchange,
+                 .routing_key = routing_key,
+                 .body = out->body,
+                 .body_len = out->body_len,
+                 .content_type = "application/json",
+                 .content_encoding = "utf-8",
+                 .correlation_id = id,
+                 .reply_to = reply_to,
+                 .expiration = out->expiration[0] ? out->expiration : NULL,
+                 .headers = out->headers,
+                 .delivery_mode = 2,
+                 .priority = priority,
+                 .mandatory = mandatory};
+    return brk_publish(s->b, &m, err);
+}
+
+/* Python's repr of the exception instance, as events carry it: "KeyError('x')". */
+static void exc_repr(char *out, size_t outsz, const char *type, const char *message) {
+    json_t *msgj = json_string(message ? message : "");
+    char *mr = cmsg_repr(msgj, false, 900);
+    json_decref(msgj);
+    snprintf(out, outsz, "%s(%s)", type ? type : "Exception", mr);
+    free(mr);
+}
+
 /* ---------- S3 event notifications ---------- */
 
 /* The task for a key: the longest matching "prefix=task" route; a bare "task" entry
@@ -469,18 +501,7 @@ static void on_s3_event(sup *s, brk_delivery *d) {
             brk_delivery_free(d);
             return;
         }
-        brk_msg m = {.exchange = "",
-                     .routing_key = queue,
-                     .body = out.body,
-                     .body_len = out.body_len,
-                     .content_type = "application/json",
-                     .content_encoding = "utf-8",
-                     .correlation_id = id,
-                     .headers = out.headers,
-                     .delivery_mode = 2,
-                     .priority = -1,
-                     .mandatory = true};
-        st = brk_publish(s->b, &m, &err);
+        st = publish_task_msg(s, "", queue, &out, id, NULL, -1, true, &err);
         cmsg_out_clear(&out);
         if (st != CEL_OK) {
             LOG(LOG_ERROR, "s3event.publish_failed", LF_S("error", err.msg));
@@ -534,8 +555,8 @@ static void reject_bad(sup *s, brk_delivery *d, cmsg_task *t, cel_status st, con
         json_decref(exc);
     }
     if (st == CEL_ENOTFOUND && t->id) {
-        char exc[300];
-        snprintf(exc, sizeof exc, "NotRegistered('%.200s')", t->name ? t->name : "");
+        char exc[1100];
+        exc_repr(exc, sizeof exc, "NotRegistered", t->name);
         ev_task_id(s, "task-failed", t->id, json_pack("{ssss}", "exception", exc, "traceback", ""));
     } else if (t->id) {
         ev_task_id(s, "task-rejected", t->id, json_pack("{sb}", "requeue", 0));
@@ -737,20 +758,7 @@ static void publish_signature(sup *s, job *j, json_t *sig, json_t *prepend, json
         LOG(LOG_ERROR, "canvas.refused", LF_S("task_id", j->t.id), LF_S("error", err.msg));
         return;
     }
-    brk_msg m = {.exchange = "",
-                 .routing_key = queue,
-                 .body = out.body,
-                 .body_len = out.body_len,
-                 .content_type = "application/json",
-                 .content_encoding = "utf-8",
-                 .correlation_id = id,
-                 .reply_to = reply_to,
-                 .expiration = out.expiration[0] ? out.expiration : NULL,
-                 .headers = out.headers,
-                 .delivery_mode = 2,
-                 .priority = -1};
-    cel_status st = s->b && brk_alive(s->b) ? brk_publish(s->b, &m, &err)
-                                            : cel_fail(&err, CEL_EBROKER, "broker down");
+    cel_status st = publish_task_msg(s, "", queue, &out, id, reply_to, -1, false, &err);
     if (st != CEL_OK) {
         LOG(LOG_ERROR, "canvas.publish_failed", LF_S("task_id", j->t.id), LF_S("next", id),
             LF_S("error", err.msg));
@@ -847,12 +855,8 @@ static void finish_terminal(sup *s, job *j, const char *status, json_t *result,
         const char *et = json_string_value(json_object_get(result, "exc_type"));
         const char *em =
             json_string_value(json_array_get(json_object_get(result, "exc_message"), 0));
-        json_t *msgj = json_string(em ? em : "");
-        char *mr = cmsg_repr(msgj, false, 900);
-        json_decref(msgj);
         char exc[1100];
-        snprintf(exc, sizeof exc, "%s(%s)", et ? et : "Exception", mr);
-        free(mr);
+        exc_repr(exc, sizeof exc, et, em);
         ev_task(s, "task-failed", j,
                 json_pack("{ssss}", "exception", exc, "traceback", traceback ? traceback : ""));
     }
@@ -888,20 +892,8 @@ static void handle_retry(sup *s, job *j, json_t *resp) {
     }
     /* Same queue as Celery's Task.retry: default exchange → routing key = queue name. */
     bool direct = !j->d->exchange || !*j->d->exchange;
-    brk_msg m = {.exchange = direct ? "" : j->d->exchange,
-                 .routing_key = j->d->routing_key,
-                 .body = out.body,
-                 .body_len = out.body_len,
-                 .content_type = "application/json",
-                 .content_encoding = "utf-8",
-                 .correlation_id = j->t.id,
-                 .reply_to = j->t.reply_to,
-                 .expiration = out.expiration[0] ? out.expiration : NULL,
-                 .headers = out.headers,
-                 .delivery_mode = 2,
-                 .priority = j->t.priority,
-                 .mandatory = true};
-    cel_status st = brk_publish(s->b, &m, &err);
+    cel_status st = publish_task_msg(s, direct ? "" : j->d->exchange, j->d->routing_key, &out,
+                                     j->t.id, j->t.reply_to, j->t.priority, true, &err);
     cmsg_out_clear(&out);
     if (st != CEL_OK) {
         LOG(LOG_ERROR, "task.retry_publish_failed", LF_S("task_id", j->t.id),
@@ -914,17 +906,11 @@ static void handle_retry(sup *s, job *j, json_t *resp) {
                                  exc_module ? exc_module : "builtins", exc_msg ? exc_msg : "");
     publish_state(s, &j->t, "RETRY", exc, json_string_value(json_object_get(resp, "traceback")));
     json_decref(exc);
-    {
-        json_t *msgj = json_string(exc_msg ? exc_msg : "");
-        char *mr = cmsg_repr(msgj, false, 900);
-        json_decref(msgj);
-        char exc_repr[1100];
-        snprintf(exc_repr, sizeof exc_repr, "%s(%s)", exc_type ? exc_type : "Retry", mr);
-        free(mr);
-        const char *tb = json_string_value(json_object_get(resp, "traceback"));
-        ev_task(s, "task-retried", j,
-                json_pack("{ssss}", "exception", exc_repr, "traceback", tb ? tb : ""));
-    }
+    char erepr[1100];
+    exc_repr(erepr, sizeof erepr, exc_type ? exc_type : "Retry", exc_msg);
+    const char *tb = json_string_value(json_object_get(resp, "traceback"));
+    ev_task(s, "task-retried", j,
+            json_pack("{ssss}", "exception", erepr, "traceback", tb ? tb : ""));
     metrics_count(s, j->def->name, OUT_RETRY, 0);
     LOG(LOG_WARNING, "task.retried", LF_S("task_id", j->t.id), LF_S("task", j->def->name),
         LF_I("retries", j->t.retries + 1), LF_D("countdown", countdown),

@@ -9,6 +9,8 @@
 #include <cmocka.h>
 
 #include "celery/message.h"
+#include "celery/s3event.h"
+#include "util/urlenc.h"
 #include "util/timeutil.h"
 
 #include <stdlib.h>
@@ -230,6 +232,55 @@ static void test_retry_encoding(void **state) {
     brk_delivery_free(d);
 }
 
+static void test_s3_events(void **state) {
+    (void)state;
+    const char *minio =
+        "{\"EventName\":\"s3:ObjectCreated:Put\",\"Key\":\"uploads/a b+c.csv\",\"Records\":[{"
+        "\"eventTime\":\"2026-11-22T05:00:00.000Z\",\"eventName\":\"s3:ObjectCreated:Put\","
+        "\"s3\":{\"bucket\":{\"name\":\"uploads\"},\"object\":{\"key\":\"dir%2Fa+b%2Bc%C3%BC.csv\","
+        "\"size\":12,\"eTag\":\"e1\"}}},{\"eventName\":\"ObjectRemoved:Delete\",\"s3\":{}}]}";
+    s3ev_record *r;
+    size_t n, ign;
+    cel_error err = {0};
+    assert_int_equal(s3ev_parse(minio, strlen(minio), &r, &n, &ign, &err), CEL_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(ign, 1);
+    assert_string_equal(r[0].bucket, "uploads");
+    assert_string_equal(r[0].key, "dir/a b+c\xc3\xbc.csv");
+    assert_int_equal(r[0].size, 12);
+    assert_string_equal(r[0].etag, "e1");
+    s3ev_free(r, n);
+    const char *eb = "{\"detail-type\":\"Object Created\",\"time\":\"2026-01-01T00:00:00Z\","
+                     "\"detail\":{\"bucket\":{\"name\":\"b\"},\"object\":{\"key\":\"a+b\"}}}";
+    assert_int_equal(s3ev_parse(eb, strlen(eb), &r, &n, &ign, &err), CEL_OK);
+    assert_string_equal(r[0].key, "a+b"); /* EventBridge keys are taken as sent */
+    s3ev_free(r, n);
+    const char *test_ev = "{\"Service\":\"Amazon S3\",\"Event\":\"s3:TestEvent\"}";
+    assert_int_equal(s3ev_parse(test_ev, strlen(test_ev), &r, &n, &ign, &err), CEL_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(ign, 1);
+    cel_error e2 = {0};
+    assert_int_equal(s3ev_parse("{\"x\":1}", 7, &r, &n, &ign, &e2), CEL_EPARSE);
+    cel_error e3 = {0};
+    const char *badkey = "{\"Records\":[{\"eventName\":\"ObjectCreated:Put\",\"s3\":{\"bucket\":"
+                         "{\"name\":\"b\"},\"object\":{\"key\":\"a%00b\"}}}]}";
+    assert_int_equal(s3ev_parse(badkey, strlen(badkey), &r, &n, &ign, &e3), CEL_EPARSE);
+}
+
+static void test_url_unescape(void **state) {
+    (void)state;
+    char out[32];
+    cel_error err = {0};
+    assert_int_equal(url_unescape("a%2Fb+c", 7, out, sizeof out, true, &err), CEL_OK);
+    assert_string_equal(out, "a/b c");
+    assert_int_equal(url_unescape("a%2Fb+c", 7, out, sizeof out, false, &err), CEL_OK);
+    assert_string_equal(out, "a/b+c");
+    cel_error e1 = {0}, e2 = {0}, e3 = {0};
+    assert_int_equal(url_unescape("%4", 2, out, sizeof out, false, &e1), CEL_EPARSE);
+    assert_int_equal(url_unescape("%zz", 3, out, sizeof out, false, &e2), CEL_EPARSE);
+    assert_int_equal(url_unescape("abcdef", 6, out, 4, false, &e3), CEL_ELIMIT);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_v2),
@@ -241,6 +292,8 @@ int main(void) {
         cmocka_unit_test(test_repr),
         cmocka_unit_test(test_result_body),
         cmocka_unit_test(test_retry_encoding),
+        cmocka_unit_test(test_s3_events),
+        cmocka_unit_test(test_url_unescape),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
