@@ -356,8 +356,8 @@ static void infer_text(dq_col *c, const cel_value *v) {
         while (i < n && (s[i] == ' ' || s[i] == '\t'))
             i++;
         char ch = i < n ? s[i] : 0;
-        if (is_digit(ch) || ch == '-' || ch == '+' || ch == '.' || ch == 'i' || ch == 'I' ||
-            ch == 'n' || ch == 'N') {
+        bool word = ch == 'i' || ch == 'I' || ch == 'n' || ch == 'N'; /* inf, nan */
+        if (is_digit(ch) || ch == '-' || ch == '+' || ch == '.' || (word && n - i <= 12)) {
             double d;
             bool is_int;
             int64_t iv;
@@ -506,11 +506,18 @@ static cel_status profile_cell(dq_engine *e, dq_col *c, const cel_value *v, cons
             c->len_min = chars;
         if (chars > c->len_max)
             c->len_max = chars;
-        if (!c->have_text || text_cmp(v->s, v->len, c->tmin, c->tmin_len) < 0)
+        /* declared numbers report numeric min/max: no text comparison for them */
+        bool declared_num =
+            c->field && (c->field->type == DQ_T_INTEGER || c->field->type == DQ_T_NUMBER);
+        if (declared_num)
+            ;
+        else if (!c->have_text || text_cmp(v->s, v->len, c->tmin, c->tmin_len) < 0)
             c->tmin_len = dq_copy_utf8(c->tmin, v->s, v->len, DQ_TEXT_MINMAX);
-        if (!c->have_text || text_cmp(v->s, v->len, c->tmax, c->tmax_len) > 0)
+        if (declared_num)
+            ;
+        else if (!c->have_text || text_cmp(v->s, v->len, c->tmax, c->tmax_len) > 0)
             c->tmax_len = dq_copy_utf8(c->tmax, v->s, v->len, DQ_TEXT_MINMAX);
-        c->have_text = true;
+        c->have_text = !declared_num;
     }
     cel_status st = dq_distinct_add(&c->dist, cell->key.a, err);
     if (st != CEL_OK)

@@ -428,11 +428,13 @@ unsigned dq_check_bounds(const dq_field *f, const cel_value *v, dq_cell *c, dbuf
             m |= 1u << DQ_B_MAXLEN;
     }
     if (f->has_pattern) {
-        dbuf_reset(scratch);
-        if (dbuf_append(scratch, v->s, v->len) != CEL_OK ||
-            regexec(&f->re, scratch->data ? scratch->data : "", 0, NULL, 0) != 0)
+        /* glibc's REG_STARTEND matches s[0..len) in place: no copy, no strlen, and
+         * ^/$ anchor at the range's ends */
+        regmatch_t range = {.rm_so = 0, .rm_eo = (regoff_t)v->len};
+        if (regexec(&f->re, v->s ? v->s : "", 1, &range, REG_STARTEND) != 0)
             m |= 1u << DQ_B_PATTERN;
     }
+    (void)scratch;
     if (f->n_enum) {
         if (bsearch(&c->key, f->enum_keys, f->n_enum, sizeof(dq_h128), key_qsort_cmp) == NULL)
             m |= 1u << DQ_B_ENUM;

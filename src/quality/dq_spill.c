@@ -320,14 +320,29 @@ void dq_keyset_free(dq_keyset *ks) {
 
 /* ================================================================ numstore */
 
+#define NS_WBUF 4096 /* records batched per fwrite once spilled */
+
 struct dq_numstore {
     dq_pool *pool;
     const char *tmpdir;
     dq_nrec *a;
     size_t n, cap, taken;
     FILE *f;
+    dq_nrec *wbuf; /* NS_WBUF records, allocated at spill time */
+    size_t wn;
     uint64_t count;
 };
+
+static cel_status ns_flush(dq_numstore *ns, cel_error *err) {
+    cel_status st = spill_write(ns->f, ns->wbuf, sizeof(dq_nrec), ns->wn, err);
+    ns->wn = 0;
+    return st;
+}
+
+static cel_status ns_append(dq_numstore *ns, const dq_nrec *r, cel_error *err) {
+    ns->wbuf[ns->wn++] = *r;
+    return ns->wn == NS_WBUF ? ns_flush(ns, err) : CEL_OK;
+}
 
 cel_status dq_numstore_new(dq_pool *pool, const char *tmpdir, dq_numstore **out, cel_error *err) {
     dq_numstore *ns = calloc(1, sizeof *ns);
@@ -340,6 +355,9 @@ cel_status dq_numstore_new(dq_pool *pool, const char *tmpdir, dq_numstore **out,
 }
 
 static cel_status ns_spill(dq_numstore *ns, cel_error *err) {
+    ns->wbuf = malloc(NS_WBUF * sizeof(dq_nrec));
+    if (ns->wbuf == NULL)
+        return cel_fail(err, CEL_ENOMEM, "quality: out of memory for a spill buffer");
     cel_status st = spill_open(ns->tmpdir, &ns->f, err);
     if (st != CEL_OK)
         return st;
@@ -355,7 +373,7 @@ cel_status dq_numstore_add(dq_numstore *ns, double v, uint64_t row, cel_error *e
     dq_nrec r = {v == 0 ? 0.0 : v, row};
     ns->count++;
     if (ns->f)
-        return spill_write(ns->f, &r, sizeof r, 1, err);
+        return ns_append(ns, &r, err);
     if (ns->n == ns->cap) {
         size_t ncap = ns->cap ? ns->cap * 2 : 256;
         size_t bytes = ncap * sizeof(dq_nrec);
@@ -363,7 +381,7 @@ cel_status dq_numstore_add(dq_numstore *ns, double v, uint64_t row, cel_error *e
             cel_status st = ns_spill(ns, err);
             if (st != CEL_OK)
                 return st;
-            return spill_write(ns->f, &r, sizeof r, 1, err);
+            return ns_append(ns, &r, err);
         }
         dq_nrec *na = realloc(ns->a, bytes);
         if (na == NULL) {
@@ -371,7 +389,7 @@ cel_status dq_numstore_add(dq_numstore *ns, double v, uint64_t row, cel_error *e
             cel_status st = ns_spill(ns, err);
             if (st != CEL_OK)
                 return st;
-            return spill_write(ns->f, &r, sizeof r, 1, err);
+            return ns_append(ns, &r, err);
         }
         ns->a = na;
         ns->cap = ncap;
@@ -392,7 +410,9 @@ bool dq_numstore_spilled(const dq_numstore *ns) {
 cel_status dq_numstore_scan(dq_numstore *ns, dq_nrec_fn fn, void *ud, cel_error *err) {
     if (ns->f == NULL)
         return ns->n ? fn(ud, ns->a, ns->n, err) : CEL_OK;
-    cel_status st = spill_rewind(ns->f, err);
+    cel_status st = ns_flush(ns, err);
+    if (st == CEL_OK)
+        st = spill_rewind(ns->f, err);
     if (st != CEL_OK)
         return st;
     const size_t nbuf = SPILL_BUF / sizeof(dq_nrec);
@@ -413,6 +433,62 @@ cel_status dq_numstore_scan(dq_numstore *ns, dq_nrec_fn fn, void *ud, cel_error 
 static int cmp_double(const void *x, const void *y) {
     double a = *(const double *)x, b = *(const double *)y;
     return (a > b) - (a < b);
+}
+
+static int cmp_u64(const void *x, const void *y) {
+    uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+    return (a > b) - (a < b);
+}
+
+/* Places the values of the sorted ranks r[0..nr) of v[lo..hi) at their sorted
+ * positions (Hoare's FIND generalised to several ranks, with a three-way
+ * partition so repeated values cost nothing). Falls back to qsort of the range
+ * when the recursion budget `depth` runs out (bad pivots), so the worst case
+ * stays O(n log n); recursion depth is bounded by that budget. */
+static void multiselect(double *v, size_t lo, size_t hi, const uint64_t *r, size_t nr, int depth) {
+    while (nr > 0 && hi - lo > 16) {
+        if (depth-- <= 0) {
+            qsort(v + lo, hi - lo, sizeof(double), cmp_double);
+            return;
+        }
+        double a = v[lo], b = v[lo + (hi - lo) / 2], c = v[hi - 1];
+        double p = a < b ? (b < c ? b : (a < c ? c : a)) : (a < c ? a : (b < c ? c : b));
+        size_t lt = lo, i = lo, gt = hi;
+        while (i < gt) {
+            if (v[i] < p) {
+                double t = v[lt];
+                v[lt++] = v[i];
+                v[i++] = t;
+            } else if (v[i] > p) {
+                double t = v[--gt];
+                v[gt] = v[i];
+                v[i] = t;
+            } else {
+                i++;
+            }
+        }
+        size_t nl = 0, ne = 0;
+        while (nl < nr && r[nl] < lt)
+            nl++;
+        while (nl + ne < nr && r[nl + ne] < gt)
+            ne++;
+        /* recurse into the smaller rank set, loop on the other */
+        if (nl > 0)
+            multiselect(v, lo, lt, r, nl, depth);
+        r += nl + ne;
+        nr -= nl + ne;
+        lo = gt;
+    }
+    if (nr > 0 && hi - lo > 1) /* small range: insertion sort */
+        for (size_t i = lo + 1; i < hi; i++) {
+            double x = v[i];
+            size_t j = i;
+            while (j > lo && v[j - 1] > x) {
+                v[j] = v[j - 1];
+                j--;
+            }
+            v[j] = x;
+        }
 }
 
 static uint64_t okey(double v) {
@@ -579,10 +655,16 @@ cel_status dq_numstore_select(dq_numstore *ns, const uint64_t *ranks, size_t nr,
         return radix_select(ns, ranks, nr, out, err);
     double *v = malloc(ns->n * sizeof(double));
     if (v == NULL)
-        return cel_fail(err, CEL_ENOMEM, "quality: out of memory sorting %zu values", ns->n);
+        return cel_fail(err, CEL_ENOMEM, "quality: out of memory selecting in %zu values", ns->n);
     for (size_t i = 0; i < ns->n; i++)
         v[i] = ns->a[i].v;
-    qsort(v, ns->n, sizeof(double), cmp_double);
+    uint64_t sorted[8];
+    memcpy(sorted, ranks, nr * sizeof *sorted);
+    qsort(sorted, nr, sizeof *sorted, cmp_u64);
+    int depth = 8;
+    for (size_t m = ns->n; m > 1; m >>= 1)
+        depth += 2;
+    multiselect(v, 0, ns->n, sorted, nr, depth);
     for (size_t i = 0; i < nr; i++)
         out[i] = v[ranks[i]];
     free(v);
@@ -630,6 +712,7 @@ void dq_numstore_free(dq_numstore *ns) {
         return;
     if (ns->f)
         fclose(ns->f);
+    free(ns->wbuf);
     if (ns->a) {
         free(ns->a);
         dq_pool_give(ns->pool, ns->taken);

@@ -89,6 +89,74 @@ static void test_quantiles_small(void **state) {
     check_quantiles(gen_two, 1, 0, true, one);
 }
 
+static int dcmp(const void *x, const void *y) {
+    double a = *(const double *)x, b = *(const double *)y;
+    return (a > b) - (a < b);
+}
+
+/* Order statistics from the in-memory multi-select and the spilled radix select
+ * equal a full sort, over sizes and adversarial patterns (sorted, reversed, all
+ * equal, organ pipe, few values, signed zeros, huge/tiny magnitudes). */
+static void test_select_patterns(void **state) {
+    (void)state;
+    static const size_t sizes[] = {1, 2, 3, 16, 17, 100, 1000, 5003};
+    uint64_t rng = 12345;
+    for (int pat = 0; pat < 7; pat++) {
+        for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
+            size_t n = sizes[si];
+            double *v = malloc(n * sizeof *v), *ref = malloc(n * sizeof *ref);
+            for (size_t i = 0; i < n; i++) {
+                double x;
+                switch (pat) {
+                case 0:
+                    x = (double)i;
+                    break;
+                case 1:
+                    x = (double)(n - i);
+                    break;
+                case 2:
+                    x = 7;
+                    break;
+                case 3:
+                    x = (double)(i < n / 2 ? i : n - i);
+                    break;
+                case 4:
+                    x = (double)(dq_rand_next(&rng) % 3);
+                    break;
+                case 5:
+                    x = (i % 2 ? -0.0 : 0.0) + (double)(dq_rand_next(&rng) % 2);
+                    break;
+                default:
+                    x = ldexp((double)(dq_rand_next(&rng) % 1000) - 500,
+                              (int)(dq_rand_next(&rng) % 2000) - 1000);
+                    break;
+                }
+                v[i] = x;
+                ref[i] = x == 0 ? 0.0 : x;
+            }
+            qsort(ref, n, sizeof *ref, dcmp);
+            for (int spill = 0; spill < 2; spill++) {
+                dq_pool pool = {.limit = spill ? 0 : (64u << 20)};
+                dq_numstore *ns = NULL;
+                cel_error err = {0};
+                assert_int_equal(dq_numstore_new(&pool, tmpdir(), &ns, &err), CEL_OK);
+                for (size_t i = 0; i < n; i++)
+                    assert_int_equal(dq_numstore_add(ns, v[i], i + 1, &err), CEL_OK);
+                uint64_t ranks[6] = {0, n - 1, n / 2, n / 4, (3 * n) / 4, n / 3};
+                double got[6];
+                assert_int_equal(dq_numstore_select(ns, ranks, 6, got, &err), CEL_OK);
+                for (int k = 0; k < 6; k++)
+                    if (got[k] != ref[ranks[k]])
+                        fail_msg("pattern %d n %zu spill %d rank %llu: %g != %g", pat, n, spill,
+                                 (unsigned long long)ranks[k], got[k], ref[ranks[k]]);
+                dq_numstore_free(ns);
+            }
+            free(v);
+            free(ref);
+        }
+    }
+}
+
 static void test_lerp_numpy(void **state) {
     (void)state;
     /* pd.Series([0.1, 0.2, 0.7]).quantile(0.25 / 0.75) */
@@ -273,6 +341,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_quantiles_match_pandas),
         cmocka_unit_test(test_quantiles_small),
+        cmocka_unit_test(test_select_patterns),
         cmocka_unit_test(test_lerp_numpy),
         cmocka_unit_test(test_numstore_scan_order),
         cmocka_unit_test(test_keyset_memory_and_spill),
