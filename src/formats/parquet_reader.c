@@ -403,6 +403,10 @@ static cel_status pr_build_columns(pr *r, cel_error *err) {
             return cel_fail(err, CEL_EPARSE, "Parquet schema of %s ends before column %zu",
                             r->srcname, i + 1);
         const parq_schema_el *el = &m->schema[idx];
+        size_t nlen = strlen(el->name);
+        if (u8_invalid_at((const unsigned char *)el->name, nlen) != nlen)
+            return cel_fail(err, CEL_EPARSE, "Parquet schema of %s: column %zu's name is not UTF-8",
+                            r->srcname, i + 1);
         c->el = el;
         c->name = el->name;
         c->leaf = leaves;
@@ -1333,10 +1337,22 @@ static cel_status pr_render(pr *r, pr_col *c, const pr_val *x, cel_value *v, cel
         return CEL_OK;
     }
     case RK_INT96: {
+        /* 8 bytes nanoseconds of the day, 4 bytes Julian day (Julian day 2440588 =
+         * 1970-01-01). Converted the way Spark reads it back: microseconds in
+         * wrapping 64-bit arithmetic, so the values Spark wrote with an overflowing
+         * conversion (parquet-testing int96_from_spark.md) come back as Spark
+         * shows them; the sub-microsecond nanoseconds are kept. */
         int64_t ns = (int64_t)le64(x->b.p);
         int64_t jd = (int32_t)le32(x->b.p + 8);
+        const uint64_t us_day = UINT64_C(86400000000);
+        int64_t us =
+            (int64_t)((uint64_t)jd * us_day + (uint64_t)(ns / 1000) - UINT64_C(2440588) * us_day);
+        int64_t secs = pr_floordiv(us, 1000000);
+        int64_t days = pr_floordiv(secs, 86400);
+        int64_t in_day =
+            (secs - days * 86400) * 1000000000 + (us - secs * 1000000) * 1000 + ns % 1000;
         v->kind = CEL_V_TEMPORAL;
-        v->len = pr_fmt_ts(t, cap, jd - 2440588, ns, false);
+        v->len = pr_fmt_ts(t, cap, days, in_day, false);
         return CEL_OK;
     }
     case RK_UNSUPPORTED:
