@@ -79,6 +79,9 @@ def _skip(reason):
 def tools(tmp_path_factory):
     if not DUMP.exists():
         _skip(f"{DUMP} not built (needs the unit tests: -DCELERIAC_TESTS=ON)")
+    if subprocess.run([str(DUMP), "--has-codecs"]).returncode != 0:
+        _skip("this build lacks zlib/libzstd/libbrotlidec (CELERIAC_HAVE_CODECS is not defined); "
+              "GZIP/ZSTD/BROTLI files cannot be read")
     if shutil.which("node") is None or not (STACK / "node_modules" / "@duckdb" / "node-api").exists():
         _skip("DuckDB (npm @duckdb/node-api) is not installed: run tests/stack/deps")
     d = tmp_path_factory.mktemp("duck")
@@ -375,7 +378,7 @@ INT96_SPARK_US = [1704141296123456, 1704070800000000, 253402225200000000, 173559
 
 
 @pytest.fixture(scope="module")
-def shared():
+def shared(tools):
     if not (SHARED / "data").is_dir():
         _skip(f"{SHARED} is absent: the parquet-testing comparisons need ../shared")
     return SHARED
