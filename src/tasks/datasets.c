@@ -866,6 +866,27 @@ static void ds_check_db(ds_job *j) {
     }
 }
 
+/* Whether the job's state can be recorded: this delivery holds the lock on a live
+ * connection. When the connection was lost mid-run (and the lock with it), reconnects and
+ * takes the lock again first; false when either fails (the database is down, or another
+ * delivery owns the job by now: then nothing is recorded). */
+static bool ds_reattach(ds_job *j) {
+    if (j->db)
+        return j->locked;
+    cel_error e = {0};
+    if (svc_db(&j->db, &e) != CEL_OK) {
+        j->db = NULL;
+        return false;
+    }
+    if (ds_lock(j, &e) != CEL_OK) {
+        ds_check_db(j);
+        return false;
+    }
+    LOG(LOG_INFO, "datasets.reattached", LF_S("job_id", j->job_id),
+        LF_S("dataset_id", j->dataset_id));
+    return true;
+}
+
 /*
  * Turns a failure into the task outcome and the job's record: retryable and attempts
  * left -> job retrying + RETRY; otherwise job failure + dataset failed (error in both,
@@ -879,7 +900,7 @@ static void ds_fail(ds_job *j, task_outcome *out, const cel_error *cause, bool m
     ds_error_text(cause->msg[0] ? cause->msg : cel_strerror(cause->code), text);
     ds_check_db(j);
     if (ds_retryable(cause->code) && attempts_left) {
-        if (j->loaded && j->db) {
+        if (j->loaded && ds_reattach(j)) {
             cel_error merr = {0};
             if (ds_move(j, DS_RETRYING, 0, text, NULL, NULL, &merr) != CEL_OK) {
                 LOG(LOG_WARNING, "datasets.record_failed", LF_S("job_id", j->job_id),
@@ -897,7 +918,7 @@ static void ds_fail(ds_job *j, task_outcome *out, const cel_error *cause, bool m
                  text);
         ds_error_text(final.msg, text);
     }
-    if (j->loaded && j->db) {
+    if (j->loaded && ds_reattach(j)) {
         cel_error merr = {0};
         if (ds_move(j, DS_FAILURE, 0, text, mark_dataset ? ds_dataset_failed : NULL, text, &merr) !=
             CEL_OK) {
