@@ -10,8 +10,8 @@
  *   read job + dataset + existing report; already done (job success, or dataset done with a
  *   report) and not force -> return the stored result without reprocessing;
  *   -> started, progress 5, dataset processing;
- *   stream the object through the reader into the quality engine (tasks/dq.c's engine,
- *   include/celeriac/quality.h, with dataset_report on) -> progress 25;
+ *   stream the object through the reader into the quality engine (the one dq.process_s3_object
+ *   uses, include/celeriac/quality.h, with dataset_report on) -> progress 25;
  *   statistics part of the report -> 60; anomalies part (duplicates, IQR outliers) -> 85;
  *   PUT report.html then report.json; ONE transaction: upsert `reports`, dataset done with
  *   processed_at and row_count, job success at 100 with finished_at.
@@ -44,7 +44,6 @@
 
 #include <ctype.h>
 #include <limits.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
