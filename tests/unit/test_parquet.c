@@ -12,6 +12,7 @@
  * every bad_data file must fail cleanly; the value comparisons against the
  * expectations and DuckDB live in the e2e test.
  *
+ * `unit_test_parquet --write-seeds DIR` writes the in-memory files (fuzz seeds).
  * Dump mode: `unit_test_parquet --dump FILE` prints one JSON line with the
  * columns ({"columns":[{"name","type","table_type","supported"}]}) and then one
  * JSON array per row whose cells are null or [kind, text] (kind: int, double,
@@ -970,6 +971,23 @@ static void test_shared_bad_data(void **state) {
 int main(int argc, char **argv) {
     if (argc == 3 && strcmp(argv[1], "--dump") == 0)
         return dump_main(argv[2]);
+    if (argc == 3 && strcmp(argv[1], "--write-seeds") == 0) {
+        /* The in-memory files as fuzz seeds (tests/fuzz/corpus/parquet/). */
+        void (*builders[2])(dbuf *) = {build_rich, build_groups};
+        const char *names[2] = {"rich.parquet", "groups.parquet"};
+        for (int k = 0; k < 2; k++) {
+            dbuf f;
+            dbuf_init(&f, 0);
+            builders[k](&f);
+            char path[4096];
+            snprintf(path, sizeof path, "%s/%s", argv[2], names[k]);
+            FILE *fp = fopen(path, "wb");
+            if (fp == NULL || fwrite(f.data, 1, f.len, fp) != f.len || fclose(fp) != 0)
+                return 1;
+            dbuf_free(&f);
+        }
+        return 0;
+    }
     if (argc == 2 && strcmp(argv[1], "--has-codecs") == 0) {
 #if defined(CELERIAC_HAVE_CODECS)
         return 0;
