@@ -179,8 +179,8 @@ static cel_status tr_skip_struct(tr *t) {
  * lists booleans are one byte, handled by the caller passing TT_I8). */
 static cel_status tr_skip(tr *t, int type) {
     uint64_t u;
-    const uint8_t *p;
-    size_t n;
+    const uint8_t *p = NULL;
+    size_t n = 0;
     cel_status st = CEL_OK;
     switch (type) {
     case TT_TRUE:
@@ -354,8 +354,8 @@ static cel_status decode_schema_el(tr *t, parq_schema_el *el) {
     cel_status st = tr_enter(t);
     int last = 0, id, type;
     int32_t v;
-    const uint8_t *p;
-    size_t n;
+    const uint8_t *p = NULL;
+    size_t n = 0;
     el->type = -1;
     el->repetition = -1;
     el->converted = -1;
@@ -517,7 +517,7 @@ static cel_status decode_row_group(tr *t, parq_row_group *rg, size_t *chunks_tot
         if (id == 1) {
             WANT(type, TT_LIST, "RowGroup.columns");
             int et;
-            size_t n;
+            size_t n = 0;
             if ((st = tr_list_header(t, &et, &n)) != CEL_OK)
                 break;
             if (et != TT_STRUCT || rg->cols != NULL) {
@@ -577,8 +577,8 @@ cel_status parq_meta_decode(const uint8_t *buf, size_t len, parq_meta *m, cel_er
     tr *t = &tt;
     memset(m, 0, sizeof *m);
     int last = 0, id, type, et;
-    size_t n, chunks_total = 0;
-    const uint8_t *p;
+    size_t n = 0, chunks_total = 0;
+    const uint8_t *p = NULL;
     bool have_schema = false;
     cel_status st = CEL_OK;
     while (st == CEL_OK) {
