@@ -80,6 +80,7 @@ void task_register(const task_def *def);
 void task_builtin_register(void);
 void task_dq_register(void); /* tasks/dq.c */
 void task_datasets_register(void);
+void task_imports_register(void); /* tasks/imports.c */
 #ifdef CELERIAC_TEST_TASKS
 void task_testing_register(void);
 #endif
