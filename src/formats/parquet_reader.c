@@ -38,6 +38,7 @@
 #include "util/dbuf.h"
 
 #include <errno.h>
+#include <float.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -45,7 +46,7 @@
 #include <string.h>
 
 #define PR_TEXT_MAX 1400           /* rendering of one scalar (a 128-byte decimal fits) */
-#define PR_COALESCE_GAP (1u << 20) /* chunks closer than this are read in one request */
+#define PR_COALESCE_GAP (1u << 20) /* one request for a row group when gaps total less */
 #define PR_MAX_SCALE 1000
 
 static size_t pr_max_page_values(const cel_reader_opts *o) {
@@ -1065,6 +1066,11 @@ static size_t pr_fmt_short(char *out, double exact, int maxprec, bool (*same)(do
 }
 
 static bool same_float(double cand, double exact) {
+    /* exact is a finite float; a candidate beyond FLT_MAX rounds to it only within half
+     * an ulp (2^103), and converting anything larger to float would be undefined. */
+    if (fabs(cand) > FLT_MAX)
+        return fabs(exact) == FLT_MAX && (cand < 0) == (exact < 0) &&
+               fabs(cand) < (double)FLT_MAX + ldexp(1, 103);
     return (float)cand == (float)exact;
 }
 
@@ -1461,7 +1467,7 @@ static cel_status pr_load_row_group(pr *r, const parq_row_group *rg, cel_error *
         goto exit;
     }
     /* One request for the whole span when the chunks lie close together. */
-    if (hi - lo <= sum + PR_COALESCE_GAP && hi - lo <= sum + sum / 8 + PR_COALESCE_GAP) {
+    if (hi - lo <= sum + PR_COALESCE_GAP) {
         r->rg_buf = malloc(hi - lo ? hi - lo : 1);
         if (r->rg_buf == NULL) {
             st = cel_fail(err, CEL_ENOMEM, "out of memory for a %llu-byte row group",
