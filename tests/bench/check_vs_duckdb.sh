@@ -2,7 +2,8 @@
 # check_vs_duckdb.sh: throughput and peak memory of `celeriac check` next to DuckDB
 # SUMMARIZE (1 and 2 threads) and pandas (read_csv + describe + isna().sum()) on
 # the same generated CSV (>= 800 MB by default), plus an RSS flatness check:
-# `celeriac check` on the same generator at N and 2N rows.
+# `celeriac check` on the same generator at N and 2N rows. Wall-clock MB/s and
+# CPU-time MB/s are both printed: on a shared machine the CPU figure is steadier.
 #
 # Usage: tests/bench/check_vs_duckdb.sh [--mb 820] [--dir DIR] [--keep]
 #   CELERIAC_BIN   celeriac binary (default: builds a RelWithDebInfo (-O2) build without sanitizers in build-bench/)
@@ -25,7 +26,7 @@ while [ $# -gt 0 ]; do
     --mb) MB="$2"; shift 2 ;;
     --dir) DIR="$2"; shift 2 ;;
     --keep) KEEP=1; shift ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -98,16 +99,17 @@ measure() { # measure LABEL FILE_BYTES CMD...
     local log="$DIR/time.log"
     local rc=0
     /usr/bin/time -v "$@" > "$DIR/out.json" 2> "$log" || rc=$?
-    local wall rss
+    local wall rss cpu
     wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {n = split($2, p, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + p[i]; print s}' "$log")
     rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$log")
+    cpu=$(awk -F': ' '/User time|System time/ {s += $2} END {print s}' "$log")
     if [ $rc -gt 1 ]; then
         echo "$label failed (exit $rc):" >&2; tail -5 "$log" >&2
-        printf '%-34s %10s %10s %12s\n' "$label" "failed" "-" "-" >> "$RESULTS"
+        printf '%-34s %10s %10s %10s %10s %12s\n' "$label" "failed" "-" "-" "-" "-" >> "$RESULTS"
         return 0
     fi
-    awk -v l="$label" -v b="$bytes" -v w="$wall" -v r="$rss" \
-        'BEGIN { printf "%-34s %10.1f %10.2f %12.1f\n", l, b / 1e6 / w, w, r / 1024 }' >> "$RESULTS"
+    awk -v l="$label" -v b="$bytes" -v w="$wall" -v c="$cpu" -v r="$rss" \
+        'BEGIN { printf "%-34s %10.1f %10.2f %10.2f %10.1f %12.1f\n", l, b / 1e6 / w, w, c, b / 1e6 / c, r / 1024 }' >> "$RESULTS"
 }
 
 echo "== celeriac check" >&2
@@ -149,7 +151,7 @@ PEAK_BIG=$(sed -n 1p "$RESULTS" | awk '{print $NF}')
 PEAK_HALF=$(sed -n 2p "$RESULTS" | awk '{print $NF}')
 echo
 echo "file: $BIG, $(awk -v b="$SIZE" 'BEGIN{printf "%.1f", b/1e6}') MB, $ROWS rows; half: $HALF rows"
-printf '%-34s %10s %10s %12s\n' "tool" "MB/s" "wall s" "peak RSS MB"
+printf '%-34s %10s %10s %10s %10s %12s\n' "tool" "MB/s" "wall s" "cpu s" "MB/cpu-s" "peak RSS MB"
 cat "$RESULTS"
 awk -v a="$PEAK_HALF" -v b="$PEAK_BIG" 'BEGIN {
     printf "RSS flatness (celeriac, schema, no unique constraints): N rows %.1f MB, 2N rows %.1f MB, change %+.1f%%\n", a, b, (b - a) / a * 100 }'
