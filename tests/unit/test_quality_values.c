@@ -282,6 +282,56 @@ static void test_string_formats(void **state) {
     assert_false(dq_looks_boolean(S("yes")));
 }
 
+/* Random short texts from an alphabet of the parsers' own characters, through
+ * every parser (the sanitizer build catches any read past the length). */
+static void test_random_inputs(void **state) {
+    (void)state;
+    static const char alphabet[] =
+        "0123456789+-.eE:TZ% /,PYMDWHS[]{}\"latoninfNa@x\xc3\xa9\xff%%dmYHbp";
+    static const char *const patterns[] = {"%Y-%m-%d", "%d/%m/%Y %H:%M", "%b %d, %Y",      "%j %y",
+                                           "%I:%M %p", "%Y%m%d%H%M%S",   "%a %d %B %Y %z", "%%%f"};
+    uint64_t x = 99;
+    char buf[48], pat[24];
+    for (int it = 0; it < 200000; it++) {
+        x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+        size_t n = (size_t)(x >> 58) % 40;
+        for (size_t i = 0; i < n; i++) {
+            x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+            buf[i] = alphabet[(x >> 33) % (sizeof alphabet - 1)];
+        }
+        double d, d2;
+        int64_t i64;
+        bool b;
+        int m;
+        dq_tm tm;
+        dq_numfmt odd = {.decimal_char = ',', .group_char = '.', .bare_number = false};
+        (void)dq_parse_number(buf, n, NULL, &d);
+        (void)dq_parse_number(buf, n, &odd, &d);
+        (void)dq_parse_integer(buf, n, &odd, &i64, &d, &b);
+        (void)dq_parse_number_lenient(buf, n, &d, &b, &i64);
+        (void)dq_parse_date_any(buf, n, &tm);
+        (void)dq_parse_time_any(buf, n, &tm);
+        (void)dq_parse_datetime_any(buf, n, &tm);
+        (void)dq_strptime(patterns[it % 8], buf, n, &tm);
+        (void)dq_parse_year(buf, n, &i64);
+        (void)dq_parse_yearmonth(buf, n, &i64, &m);
+        (void)dq_parse_duration(buf, n, &d);
+        for (int g = 0; g < 3; g++)
+            (void)dq_parse_geopoint(buf, n, (dq_geofmt)g, &d, &d2);
+        (void)dq_is_email(buf, n);
+        (void)dq_is_uri(buf, n);
+        (void)dq_is_uuid(buf, n);
+        (void)dq_is_base64(buf, n);
+        (void)dq_utf8_chars(buf, n);
+        /* a random pattern over the same alphabet */
+        size_t pn = n < sizeof pat - 1 ? n : sizeof pat - 1;
+        memcpy(pat, buf, pn);
+        pat[pn] = '\0';
+        if (dq_strptime_pattern_ok(pat))
+            (void)dq_strptime(pat, buf, n, &tm);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_number_strict),
@@ -293,6 +343,7 @@ int main(void) {
         cmocka_unit_test(test_year_month_duration),
         cmocka_unit_test(test_geopoint),
         cmocka_unit_test(test_string_formats),
+        cmocka_unit_test(test_random_inputs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
