@@ -23,6 +23,8 @@ import sys
 
 import pytest
 
+pytestmark = pytest.mark.no_stack  # runs `celeriac check` only: no broker, DB or S3
+
 pd = pytest.importorskip("pandas")
 
 VEGA = "vega-datasets@3.2.1"
