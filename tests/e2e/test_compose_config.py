@@ -14,6 +14,8 @@ import sys
 
 import pytest
 
+pytestmark = pytest.mark.no_stack  # docker-compose config + build steps only
+
 yaml = pytest.importorskip("yaml")
 
 SRC = os.environ.get("CELERIAC_SOURCE_DIR", os.path.dirname(os.path.dirname(os.path.dirname(
