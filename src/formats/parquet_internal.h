@@ -200,6 +200,16 @@ cel_status parq_decompress(int codec, const uint8_t *src, size_t n, uint8_t *dst
 /* CRC-32 (ISO-HDLC, as in gzip) of p[0..n). */
 uint32_t parq_crc32(const uint8_t *p, size_t n);
 
+/* ---- parquet_text.c ---- */
+
+/* Decimal text of v into out (room for 21 bytes + NUL). Returns the length. */
+size_t parq_text_int(int64_t v, char *out);
+/* The same text as numtext_double(x) (out has NUMTEXT_MAX bytes), faster. */
+size_t parq_text_double(double x, char *out);
+/* Shortest text that round-trips through binary32, in numtext's layout; *d = the
+ * double value of that text. out has NUMTEXT_MAX bytes. */
+size_t parq_text_float(float f, char *out, double *d);
+
 /* ---- parquet_encoding.c ---- */
 
 /* RLE/bit-packed hybrid (Encodings.md "RLE"): decodes exactly count values of

@@ -987,36 +987,68 @@ static void pr_civil(int64_t days, int64_t *y, int *m, int *d) {
     *y = yoe + era * 400 + (*m <= 2);
 }
 
+/* Writes v (>= 0) as exactly w digits, zero padded (w <= 19). */
+static size_t pr_digits(char *out, uint64_t v, int w) {
+    for (int k = w - 1; k >= 0; k--) {
+        out[k] = (char)('0' + v % 10);
+        v /= 10;
+    }
+    return (size_t)w;
+}
+
+/* "YYYY-MM-DD"; years outside 0..9999 as a signed expanded year ("+290000", "-0044"). */
 static size_t pr_fmt_date(char *out, size_t cap, int64_t days) {
     int64_t y;
     int m, d;
     pr_civil(days, &y, &m, &d);
-    int n;
-    if (y >= 0 && y <= 9999)
-        n = snprintf(out, cap, "%04" PRId64 "-%02d-%02d", y, m, d);
-    else
-        n = snprintf(out, cap, "%+05" PRId64 "-%02d-%02d", y, m, d);
-    return n < 0 ? 0 : (size_t)n;
+    size_t o = 0;
+    if (cap < 32)
+        return 0;
+    if (y >= 0 && y <= 9999) {
+        o += pr_digits(out, (uint64_t)y, 4);
+    } else {
+        uint64_t a = y < 0 ? 0 - (uint64_t)y : (uint64_t)y;
+        out[o++] = y < 0 ? '-' : '+';
+        int w = 4;
+        for (uint64_t t = a / 10000; t > 0; t /= 10)
+            w++;
+        o += pr_digits(out + o, a, w);
+    }
+    out[o++] = '-';
+    o += pr_digits(out + o, (uint64_t)m, 2);
+    out[o++] = '-';
+    o += pr_digits(out + o, (uint64_t)d, 2);
+    out[o] = '\0';
+    return o;
 }
 
-/* "HH:MM:SS[.fff[fff[fff]]]" from nanoseconds within a day (0 <= ns). */
+/* "HH:MM:SS[.fff[fff[fff]]]" from nanoseconds within a day (0 <= ns; hours may
+ * exceed 23 for out-of-range TIME values). */
 static size_t pr_fmt_time(char *out, size_t cap, int64_t ns) {
-    int64_t secs = ns / 1000000000, frac = ns % 1000000000;
-    int n = snprintf(out, cap, "%02" PRId64 ":%02d:%02d", secs / 3600, (int)(secs / 60 % 60),
-                     (int)(secs % 60));
-    if (n < 0)
+    if (cap < 48)
         return 0;
-    if (frac != 0 && (size_t)n < cap) {
+    int64_t secs = ns / 1000000000, frac = ns % 1000000000;
+    int64_t h = secs / 3600;
+    size_t o = 0;
+    int hw = 2;
+    for (int64_t t = h / 100; t > 0; t /= 10)
+        hw++;
+    o += pr_digits(out, (uint64_t)h, hw);
+    out[o++] = ':';
+    o += pr_digits(out + o, (uint64_t)(secs / 60 % 60), 2);
+    out[o++] = ':';
+    o += pr_digits(out + o, (uint64_t)(secs % 60), 2);
+    if (frac != 0) {
         int digits = 9;
         while (digits > 3 && frac % 1000 == 0) {
             frac /= 1000;
             digits -= 3;
         }
-        int k = snprintf(out + n, cap - (size_t)n, ".%0*" PRId64, digits, frac);
-        if (k > 0)
-            n += k;
+        out[o++] = '.';
+        o += pr_digits(out + o, (uint64_t)frac, digits);
     }
-    return (size_t)n;
+    out[o] = '\0';
+    return o;
 }
 
 static int64_t pr_floordiv(int64_t a, int64_t b) {
@@ -1044,8 +1076,8 @@ static int64_t pr_unit_per_sec(int unit) {
     return unit == PARQ_UNIT_MILLIS ? 1000 : unit == PARQ_UNIT_MICROS ? 1000000 : 1000000000;
 }
 
-/* Shortest decimal text of a value that round-trips at float (bits 32) or half
- * (bits 16) precision; d gets the value of that text. */
+/* Shortest decimal text of a value that round-trips at half precision (same(),
+ * maxprec digits at most); d gets the value of that text. */
 static size_t pr_fmt_short(char *out, double exact, int maxprec, bool (*same)(double, double),
                            double *d) {
     if (!isfinite(exact)) {
@@ -1063,15 +1095,6 @@ static size_t pr_fmt_short(char *out, double exact, int maxprec, bool (*same)(do
     }
     *d = v;
     return numtext_double(v, out);
-}
-
-static bool same_float(double cand, double exact) {
-    /* exact is a finite float; a candidate beyond FLT_MAX rounds to it only within half
-     * an ulp (2^103), and converting anything larger to float would be undefined. */
-    if (fabs(cand) > FLT_MAX)
-        return fabs(exact) == FLT_MAX && (cand < 0) == (exact < 0) &&
-               fabs(cand) < (double)FLT_MAX + ldexp(1, 103);
-    return (float)cand == (float)exact;
 }
 
 static double half_to_double(uint16_t h) {
@@ -1224,19 +1247,19 @@ static cel_status pr_render(pr *r, pr_col *c, const pr_val *x, cel_value *v, cel
     case RK_INT:
         v->kind = CEL_V_INT;
         v->i = x->i;
-        v->len = numtext_int(x->i, t);
+        v->len = parq_text_int(x->i, t);
         return CEL_OK;
     case RK_UINT32:
         v->kind = CEL_V_INT;
         v->i = (int64_t)(uint32_t)x->i;
-        v->len = numtext_int(v->i, t);
+        v->len = parq_text_int(v->i, t);
         return CEL_OK;
     case RK_UINT64: {
         uint64_t u = (uint64_t)x->i;
         if (u <= INT64_MAX) {
             v->kind = CEL_V_INT;
             v->i = (int64_t)u;
-            v->len = numtext_int(v->i, t);
+            v->len = parq_text_int(v->i, t);
         } else {
             v->kind = CEL_V_DOUBLE;
             v->len = (size_t)snprintf(t, cap, "%" PRIu64, u);
@@ -1246,12 +1269,12 @@ static cel_status pr_render(pr *r, pr_col *c, const pr_val *x, cel_value *v, cel
     }
     case RK_FLOAT:
         v->kind = CEL_V_DOUBLE;
-        v->len = pr_fmt_short(t, (double)x->f, 9, same_float, &v->d);
+        v->len = parq_text_float(x->f, t, &v->d);
         return CEL_OK;
     case RK_DOUBLE:
         v->kind = CEL_V_DOUBLE;
         v->d = x->d;
-        v->len = numtext_double(x->d, t);
+        v->len = parq_text_double(x->d, t);
         return CEL_OK;
     case RK_FLOAT16: {
         uint16_t h = (uint16_t)(x->b.p[0] | x->b.p[1] << 8);

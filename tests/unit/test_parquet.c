@@ -28,11 +28,14 @@
 #include <cmocka.h>
 
 #include "celeriac/reader.h"
+#include "formats/numtext.h"
 #include "formats/parquet.h"
 #include "formats/parquet_internal.h"
 #include "util/dbuf.h"
 
 #include <dirent.h>
+#include <float.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -322,6 +325,73 @@ static void test_delta(void **state) {
     assert_int_equal(parq_bit_width(0), 0);
     assert_int_equal(parq_bit_width(1), 1);
     assert_int_equal(parq_bit_width(255), 8);
+}
+
+/* The fast number text equals numtext_double for doubles, and for floats is the
+ * shortest %.{p}g text that round-trips through float (the obvious slow search). */
+static uint64_t rng_next(uint64_t *s) {
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+static void test_number_text(void **state) {
+    (void)state;
+    uint64_t seed = 0x9E3779B97F4A7C15u;
+    char a[NUMTEXT_MAX], b[NUMTEXT_MAX];
+    static const double fixed[] = {1.0,  0.1,     1e16,   1e15,    123456789012345678.0,
+                                   1e-4, 1e-5,    0.3,    2.5e-7,  9007199254740993.0,
+                                   -1.5, 1e308,   5e-324, DBL_MAX, DBL_MIN,
+                                   1e23, 8.41e21, 0.5,    100.0,   9.999999999999999e22};
+    for (size_t k = 0; k < sizeof fixed / sizeof fixed[0]; k++) {
+        numtext_double(fixed[k], a);
+        parq_text_double(fixed[k], b);
+        assert_string_equal(a, b);
+    }
+    for (int k = 0; k < 200000; k++) {
+        uint64_t u = rng_next(&seed);
+        double x;
+        if (k % 3 == 0) {
+            memcpy(&x, &u, 8); /* any bit pattern */
+        } else if (k % 3 == 1) {
+            x = (double)(u % 1000000) / (double)(1 + rng_next(&seed) % 10000);
+        } else {
+            x = (double)(int64_t)(u >> 11) * 1e-3;
+        }
+        numtext_double(x, a);
+        parq_text_double(x, b);
+        if (strcmp(a, b) != 0)
+            fail_msg("double %a: numtext %s, fast %s", x, a, b);
+    }
+    for (int k = 0; k < 200000; k++) {
+        uint32_t u = (uint32_t)rng_next(&seed);
+        float f;
+        if (k % 2)
+            memcpy(&f, &u, 4);
+        else
+            f = (float)(u % 100000) / 7.0f;
+        double d;
+        parq_text_float(f, b, &d);
+        if (!isfinite(f))
+            continue;
+        char tmp[48];
+        double want = f;
+        for (int prec = 1; prec <= 9; prec++) {
+            snprintf(tmp, sizeof tmp, "%.*g", prec, (double)f);
+            if (strtof(tmp, NULL) == f) {
+                want = strtod(tmp, NULL);
+                break;
+            }
+        }
+        numtext_double(want, a);
+        if (strcmp(a, b) != 0 || d != want)
+            fail_msg("float %a: slow %s, fast %s", (double)f, a, b);
+    }
+    assert_int_equal(parq_text_int(INT64_MIN, b), 20);
+    assert_string_equal(b, "-9223372036854775808");
+    parq_text_int(0, b);
+    assert_string_equal(b, "0");
 }
 
 /* ---------------------------------------------------------------- a tiny Parquet writer */
@@ -1001,6 +1071,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_lz4),
         cmocka_unit_test(test_rle_hybrid),
         cmocka_unit_test(test_delta),
+        cmocka_unit_test(test_number_text),
         cmocka_unit_test(test_file_rich),
         cmocka_unit_test(test_file_row_groups),
         cmocka_unit_test(test_mutations),
