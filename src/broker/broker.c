@@ -152,7 +152,8 @@ cel_status brk_url_parse(const char *url, brk_url *out, cel_error *err) {
 /* ---------- table <-> JSON ---------- */
 
 static json_t *bytes_to_json_string(amqp_bytes_t b, cel_error *err) {
-    json_t *s = json_stringn((const char *)b.bytes, b.len);
+    /* an empty AMQP string may come with a NULL pointer, which jansson refuses */
+    json_t *s = json_stringn(b.len ? (const char *)b.bytes : "", b.len);
     if (s == NULL)
         cel_fail(err, CEL_EPARSE, "header string is not valid UTF-8");
     return s;
