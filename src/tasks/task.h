@@ -39,6 +39,8 @@ typedef struct task_outcome {
     char exc_message[2048];
     char *traceback;  /* malloc'd or NULL (then a one-frame traceback is synthesized) */
     double countdown; /* RETRY: seconds; < 0 = the task's backoff policy */
+    bool dead_letter; /* FAILURE (also a RETRY past max_retries): move the task message to the
+                         dead-letter queue, reason = the exception, instead of acking it */
 } task_outcome;
 
 typedef void (*task_fn)(const task_ctx *ctx, task_outcome *out);
@@ -80,6 +82,7 @@ void task_register(const task_def *def);
 void task_builtin_register(void);
 void task_dq_register(void); /* tasks/dq.c */
 void task_datasets_register(void);
+void task_ingest_register(void);  /* tasks/ingest.c */
 void task_imports_register(void); /* tasks/imports.c */
 #ifdef CELERIAC_TEST_TASKS
 void task_testing_register(void);

@@ -94,6 +94,8 @@ char *child_run_request(const char *request, size_t len) {
         free(tb);
         if (out.kind == TASK_RETRY)
             json_object_set_new(resp, "countdown", json_real(out.countdown));
+        else if (out.dead_letter)
+            json_object_set_new(resp, "dead_letter", json_true());
     }
     char *s = json_dumps(resp, JSON_COMPACT);
     if (!s) /* e.g. a non-finite real in the result */

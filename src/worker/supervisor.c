@@ -7,7 +7,8 @@
  *   publisher confirm. Retries are republished (confirmed) before the ack.
  * - Nothing is silently dropped: undecodable, non-JSON, unknown-task and id-less
  *   messages go to the dead-letter queue (published with confirm, then acked) with
- *   the reason in headers, and get a FAILURE reply where they have a reply_to. A
+ *   the reason in headers, and get a FAILURE reply where they have a reply_to; so does
+ *   a task that FAILs asking for it (task_outcome.dead_letter), after its result. A
  *   child that dies mid-task gets its message requeued once; the second loss (or a
  *   loss on a message that was already redelivered) dead-letters it with a
  *   WorkerLostError FAILURE.
@@ -823,8 +824,11 @@ static void fail_canvas(sup *s, job *j, json_t *exc, const char *traceback) {
     }
 }
 
+/* dl_reason non-NULL: after the result is published the message goes to the dead-letter
+ * queue with that reason (a task that asked for it, task_outcome.dead_letter) instead of
+ * being acked. */
 static void finish_terminal(sup *s, job *j, const char *status, json_t *result,
-                            const char *traceback, double runtime) {
+                            const char *traceback, double runtime, const char *dl_reason) {
     char *body = NULL;
     bool published = true;
     json_t *children = NULL;
@@ -865,7 +869,9 @@ static void finish_terminal(sup *s, job *j, const char *status, json_t *result,
         LF_S("task_id", j->t.id), LF_S("task", j->def ? j->def->name : j->t.name),
         LF_I("delivery_tag", j->d->delivery_tag), LF_S("outcome", status),
         LF_D("duration", runtime), LF_B("acked", published && delivery_current(s, j->d)));
-    if (published)
+    if (published && dl_reason)
+        dead_letter(s, j->d, dl_reason, "task_failed");
+    else if (published)
         ack(s, j->d);
 }
 
@@ -933,10 +939,10 @@ static void handle_outcome(sup *s, child *c, const char *frame, size_t len) {
     double runtime = resp ? json_number_value(json_object_get(resp, "runtime")) : 0;
     if (!status) {
         json_t *exc = cres_exception("RuntimeError", "builtins", "celeriac: malformed child reply");
-        finish_terminal(s, j, "FAILURE", exc, NULL, runtime);
+        finish_terminal(s, j, "FAILURE", exc, NULL, runtime, NULL);
         json_decref(exc);
     } else if (strcmp(status, "SUCCESS") == 0) {
-        finish_terminal(s, j, "SUCCESS", json_object_get(resp, "result"), NULL, runtime);
+        finish_terminal(s, j, "SUCCESS", json_object_get(resp, "result"), NULL, runtime, NULL);
     } else if (strcmp(status, "RETRY") == 0) {
         handle_retry(s, j, resp);
     } else {
@@ -945,8 +951,11 @@ static void handle_outcome(sup *s, child *c, const char *frame, size_t len) {
         const char *msg = json_string_value(json_object_get(resp, "exc_message"));
         json_t *exc =
             cres_exception(et ? et : "RuntimeError", em ? em : "builtins", msg ? msg : "");
+        char dl[2400]; /* exc_type + exc_message (<= 2048 from the child): never cut */
+        snprintf(dl, sizeof dl, "%s: %s", et ? et : "RuntimeError", msg ? msg : "");
+        bool want_dl = json_is_true(json_object_get(resp, "dead_letter"));
         finish_terminal(s, j, "FAILURE", exc, json_string_value(json_object_get(resp, "traceback")),
-                        runtime);
+                        runtime, want_dl ? dl : NULL);
         json_decref(exc);
     }
     json_decref(resp);
@@ -992,7 +1001,7 @@ static void child_lost(sup *s, child *c, int wstatus) {
                                     j->hard_limit, "exc_module", "billiard.exceptions");
             LOG(LOG_ERROR, "task.time_limit_exceeded", LF_S("task_id", j->t.id),
                 LF_S("task", j->def->name), LF_D("hard_limit", j->hard_limit));
-            finish_terminal(s, j, "FAILURE", exc, NULL, tu_now() - j->started_at);
+            finish_terminal(s, j, "FAILURE", exc, NULL, tu_now() - j->started_at, NULL);
             json_decref(exc);
         }
         job_free(j);
