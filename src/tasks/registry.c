@@ -33,6 +33,7 @@ void task_registry_init(void) {
     task_builtin_register();
     task_dq_register();
     task_datasets_register();
+    task_ingest_register();
     task_imports_register();
 #ifdef CELERIAC_TEST_TASKS
     task_testing_register();
