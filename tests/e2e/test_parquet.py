@@ -75,15 +75,21 @@ def _skip(reason):
     pytest.skip(reason)
 
 
+def _skip_module(reason):
+    """Nothing here can run: exit 77, which ctest reports as skipped."""
+    print(f"SKIPPED: {reason}", file=sys.stderr)
+    pytest.exit(reason, returncode=77)
+
+
 @pytest.fixture(scope="module")
 def tools(tmp_path_factory):
     if not DUMP.exists():
-        _skip(f"{DUMP} not built (needs the unit tests: -DCELERIAC_TESTS=ON)")
+        _skip_module(f"{DUMP} not built (needs the unit tests: -DCELERIAC_TESTS=ON)")
     if subprocess.run([str(DUMP), "--has-codecs"]).returncode != 0:
-        _skip("this build lacks zlib/libzstd/libbrotlidec (CELERIAC_HAVE_CODECS is not defined); "
-              "GZIP/ZSTD/BROTLI files cannot be read")
+        _skip_module("this build lacks zlib/libzstd/libbrotlidec (CELERIAC_HAVE_CODECS is not "
+                     "defined); GZIP/ZSTD/BROTLI files cannot be read")
     if shutil.which("node") is None or not (STACK / "node_modules" / "@duckdb" / "node-api").exists():
-        _skip("DuckDB (npm @duckdb/node-api) is not installed: run tests/stack/deps")
+        _skip_module("DuckDB (npm @duckdb/node-api) is not installed: run tests/stack/deps")
     d = tmp_path_factory.mktemp("duck")
     js = d / "duck.cjs"
     js.write_text(DUCK_JS)
