@@ -47,8 +47,18 @@ typedef struct cel_error {
 const char *cel_strerror(cel_status code);
 
 /* Records code + formatted message in err unless err already holds one (first wins).
- * err may be NULL. Returns code, so `return cel_fail(err, CEL_EINVAL, "...")` works. */
-cel_status cel_fail(cel_error *err, cel_status code, const char *fmt, ...) CEL_PRINTF(3, 4);
+ * err may be NULL. Returns code, so `return cel_fail(err, CEL_EINVAL, "...")` works.
+ * The macro makes that return value visible to the optimizer at the call site (the
+ * function lives in another translation unit), so code after `if (st) return st;` is
+ * known to run only on success and -O3 doesn't report its out-parameters as maybe
+ * uninitialized. (A GNU statement expression, as gcc and clang provide.) */
+cel_status cel_fail_record(cel_error *err, cel_status code, const char *fmt, ...) CEL_PRINTF(3, 4);
+#define cel_fail(err, code, ...)                                                                   \
+    __extension__({                                                                                \
+        cel_status cel_fail_code_ = (code);                                                        \
+        cel_fail_record((err), cel_fail_code_, __VA_ARGS__);                                       \
+        cel_fail_code_;                                                                            \
+    })
 
 /* Clears err to CEL_OK with an empty message. NULL-safe. */
 void cel_error_clear(cel_error *err);

@@ -442,7 +442,7 @@ exit:
 static cel_status decode_col_meta(tr *t, parq_chunk_meta *c) {
     cel_status st = tr_enter(t);
     int last = 0, id, type;
-    int32_t v;
+    int32_t v = 0; /* assigned before st is checked below */
     c->has_meta = true;
     while (st == CEL_OK) {
         if ((st = tr_field(t, &last, &id, &type)) != CEL_OK || type == TT_STOP)

@@ -51,7 +51,7 @@ const char *cel_strerror(cel_status code) {
     return "EUNKNOWN";
 }
 
-cel_status cel_fail(cel_error *err, cel_status code, const char *fmt, ...) {
+cel_status cel_fail_record(cel_error *err, cel_status code, const char *fmt, ...) {
     if (err == NULL || err->code != CEL_OK)
         return code;
     err->code = code;
