@@ -43,6 +43,7 @@
 #include "tasks/services.h"
 #include "tasks/task.h"
 #include "util/log.h"
+#include "util/timeutil.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -86,6 +87,8 @@ typedef struct ing_job {
     uint64_t rows, rejected, loaded, replaced;
     bool locked;
     char lock_key[S3_MAX_KEY_BYTES + 320];
+    double t_stage, t_check, t_merge, t_replace; /* seconds: read+validate+COPY,
+                                                    dedupe+rejects, merge+commit, replace */
 } ing_job;
 
 static task_def g_def = {.name = "ingest.process_s3_object",
@@ -493,31 +496,43 @@ static cel_status load(PGconn *db, s3_client *s3, ing_job *j, bool *over_thresho
     const ing_strategy *st = j->st;
     char *staging = ing_sql_staging(st), *dedupe = ing_sql_dedupe(st, j->types);
     char *merge = ing_sql_merge(st, j->types), *replace = ing_sql_replace(st);
+    char *has_dups = ing_sql_has_dups(st, j->types);
     cel_status rc = CEL_OK;
     *over_threshold = false;
     bool line_key = false; /* then there is no dedupe statement by design */
     for (size_t i = 0; i < st->nconflict; i++)
         line_key |= st->cols[st->conflict[i]].meta == ING_META_LINE;
-    if (!staging || !merge || (!dedupe && !line_key) ||
+    if (!staging || !merge || ((!dedupe || !has_dups) && !line_key) ||
         (!replace && st->on_new_version == ING_VERSION_REPLACE)) {
         rc = cel_fail(err, CEL_ENOMEM, "ingest: out of memory building SQL");
         goto exit;
     }
     if ((rc = db_begin(db, err)) != CEL_OK)
         goto exit;
-    char lt[64];
+    char lt[96];
+    /* work_mem: the duplicate check hashes every key; 64 MB keeps ~1M keys off disk */
     snprintf(
-        lt, sizeof lt, "SET LOCAL lock_timeout = %ld",
+        lt, sizeof lt, "SET LOCAL lock_timeout = %ld; SET LOCAL work_mem = '64MB'",
         env_long("CELERIAC_INGEST_LOCK_TIMEOUT_MS", ING_DEFAULT_LOCK_TIMEOUT_MS, 0, 86400000L));
     if ((rc = db_exec(db, lt, err)) != CEL_OK || (rc = db_exec(db, staging, err)) != CEL_OK)
         goto rollback;
+    double t0 = tu_monotonic();
     if ((rc = stage_rows(db, s3, j, err)) != CEL_OK)
         goto rollback;
-    if ((rc = db_exec(db, "ANALYZE pg_temp.ingest_staging", err)) != CEL_OK)
-        goto rollback;
-    if (dedupe && (rc = db_exec(db, dedupe, err)) != CEL_OK)
-        goto rollback;
+    double t1 = tu_monotonic();
+    j->t_stage = t1 - t0;
     PGresult *r = NULL;
+    if (has_dups) {
+        if ((rc = one_row(db, has_dups, 0, NULL, &r, err)) != CEL_OK)
+            goto rollback;
+        bool dups = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+        PQclear(r);
+        r = NULL;
+        /* statistics first: the UPDATE joins the staging table with itself */
+        if (dups && ((rc = db_exec(db, "ANALYZE pg_temp.ingest_staging", err)) != CEL_OK ||
+                     (rc = db_exec(db, dedupe, err)) != CEL_OK))
+            goto rollback;
+    }
     if ((rc = one_row(db,
                       "SELECT count(*), count(*) FILTER (WHERE reason IS NOT NULL) FROM "
                       "pg_temp.ingest_staging",
@@ -538,6 +553,8 @@ static cel_status load(PGconn *db, s3_client *s3, ing_job *j, bool *over_thresho
              "pg_temp.ingest_staging WHERE reason IS NOT NULL GROUP BY line",
              1, ip, NULL, err)) != CEL_OK)
         goto rollback;
+    double t2 = tu_monotonic();
+    j->t_check = t2 - t1;
     double share = j->rows ? (double)j->rejected / (double)j->rows : 0.0;
     if (j->rejected && share > st->reject_threshold) {
         *over_threshold = true;
@@ -555,14 +572,17 @@ static cel_status load(PGconn *db, s3_client *s3, ing_job *j, bool *over_thresho
         if ((rc = exec_params(db, merge, 5, mp, &j->loaded, err)) != CEL_OK)
             goto rollback;
         if (replace) {
+            double tr = tu_monotonic();
             const char *rp[3] = {j->bucket, j->key, etag};
             if ((rc = exec_params(db, replace, 3, rp, &j->replaced, err)) != CEL_OK)
                 goto rollback;
+            j->t_replace = tu_monotonic() - tr;
         }
         if ((rc = transition(db, j, IS_COMPLETED, NULL, NULL, err)) != CEL_OK)
             goto rollback;
     }
     rc = db_commit(db, err);
+    j->t_merge = tu_monotonic() - t2;
     goto exit;
 rollback:
     db_rollback(db, NULL);
@@ -571,6 +591,7 @@ exit:
     free(dedupe);
     free(merge);
     free(replace);
+    free(has_dups);
     return rc;
 }
 
@@ -729,7 +750,9 @@ static void process_s3_object(const task_ctx *c, task_outcome *out) {
     LOG(LOG_INFO, "ingest.loaded", LF_S("task_id", c->id), LF_S("ingestion_id", j.id),
         LF_S("bucket", j.bucket), LF_S("key", j.key), LF_S("strategy", j.st->name),
         LF_S("format", cel_format_name(j.fmt)), LF_I("rows", j.rows), LF_I("rows_loaded", j.loaded),
-        LF_I("rows_rejected", j.rejected), LF_I("rows_replaced", j.replaced));
+        LF_I("rows_rejected", j.rejected), LF_I("rows_replaced", j.replaced),
+        LF_D("stage_s", j.t_stage), LF_D("check_s", j.t_check), LF_D("merge_s", j.t_merge),
+        LF_D("replace_s", j.t_replace));
     task_succeed(out, result_json(&j, false));
 done:
     if (j.locked && db) {

@@ -212,6 +212,9 @@ const char *ing_sql_copy(void);
 /* Marks later rows repeating an earlier row's conflict key as rejected; NULL (no SQL) when
  * the key includes $line (rows are unique by construction). */
 char *ing_sql_dedupe(const ing_strategy *st, const ing_pgtype *types);
+/* One row, one boolean: do valid rows repeat a conflict key? (A hash aggregate: much cheaper
+ * than the de-duplication UPDATE, which then runs only when needed.) NULL as for dedupe. */
+char *ing_sql_has_dups(const ing_strategy *st, const ing_pgtype *types);
 /* INSERT INTO target ... SELECT ... FROM staging ON CONFLICT ...; parameters $1 ingestion
  * id, $2 bucket, $3 key, $4 etag, $5 task id. */
 char *ing_sql_merge(const ing_strategy *st, const ing_pgtype *types);

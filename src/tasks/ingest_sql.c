@@ -101,6 +101,38 @@ char *ing_sql_dedupe(const ing_strategy *st, const ing_pgtype *types) {
     return dbuf_take(&b);
 }
 
+char *ing_sql_has_dups(const ing_strategy *st, const ing_pgtype *types) {
+    for (size_t i = 0; i < st->nconflict; i++)
+        if (conflict_col(st, i)->meta == ING_META_LINE)
+            return NULL;
+    dbuf b, parts, notnull;
+    dbuf_init(&b, SQL_MAX);
+    dbuf_init(&parts, SQL_MAX);
+    dbuf_init(&notnull, SQL_MAX);
+    cel_status rc = CEL_OK;
+    for (size_t i = 0; rc == CEL_OK && i < st->nconflict; i++) {
+        const ing_colmap *m = conflict_col(st, i);
+        if (m->meta != ING_META_NONE)
+            continue;
+        rc = dbuf_printf(&parts, "%sc%zu::%s", parts.len ? ", " : "", m->stage_idx + 1,
+                         types[st->conflict[i]].cast);
+        if (rc == CEL_OK)
+            rc = dbuf_printf(&notnull, " AND c%zu IS NOT NULL", m->stage_idx + 1);
+    }
+    if (rc == CEL_OK)
+        rc = dbuf_printf(&b,
+                         "SELECT EXISTS (SELECT 1 FROM pg_temp.ingest_staging WHERE reason IS "
+                         "NULL%s GROUP BY %s HAVING count(*) > 1)",
+                         notnull.data ? notnull.data : "", parts.len ? parts.data : "()");
+    dbuf_free(&parts);
+    dbuf_free(&notnull);
+    if (rc != CEL_OK) {
+        dbuf_free(&b);
+        return NULL;
+    }
+    return dbuf_take(&b);
+}
+
 static const char *meta_expr(ing_meta m) {
     switch (m) {
     case ING_META_INGESTION_ID:

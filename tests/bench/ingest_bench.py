@@ -144,7 +144,8 @@ def main():
         results.append(("psql \\copy, same indexes and constraints as the target",
                         time.time() - t))
         psql(f"DROP TABLE public.{table}")
-        psql(f"CREATE TABLE public.{table} (LIKE ingest.pharmacy_claim INCLUDING DEFAULTS)")
+        psql(f"CREATE TABLE public.{table} (LIKE ingest.pharmacy_claim INCLUDING DEFAULTS "
+             f"INCLUDING IDENTITY)")
         psql(f"ALTER TABLE public.{table} ALTER source_bucket SET DEFAULT 'uploads', "
              f"ALTER source_key SET DEFAULT '{key}', ALTER source_etag SET DEFAULT 'x'")
         t = time.time()
@@ -157,6 +158,13 @@ def main():
         base = results[1][1]
         print(f"\nceleriac / psql \\copy (indexed): {results[0][1] / base:.2f}x the time")
         print(f"celeriac worker child peak RSS: {peak / 1024:.0f} MiB")
+        with open(os.path.join(tmp, "worker.log"), errors="replace") as f:
+            phases = [ln for ln in f if " ingest.loaded " in ln]
+        if phases:
+            fields = dict(kv.split("=", 1) for kv in phases[0].split() if "=" in kv)
+            print("celeriac phases: read+validate+COPY to staging {stage_s} s, dedupe+rejects "
+                  "{check_s} s, merge+commit {merge_s} s (of which replacing the previous "
+                  "version's rows {replace_s} s)".format(**fields))
         print(f"re-delivery of the same object (already loaded, nothing written): {redo:.2f} s")
     finally:
         if worker:

@@ -586,6 +586,10 @@ static void test_sql(void **state) {
     char *dedupe = ing_sql_dedupe(st, types);
     assert_non_null(strstr(dedupe, "PARTITION BY c1::text ORDER BY rownum"));
     assert_non_null(strstr(dedupe, "duplicate conflict key (id) of line "));
+    char *has = ing_sql_has_dups(st, types);
+    assert_string_equal(has, "SELECT EXISTS (SELECT 1 FROM pg_temp.ingest_staging WHERE reason "
+                             "IS NULL AND c1 IS NOT NULL GROUP BY c1::text HAVING count(*) > 1)");
+    free(has);
     char *replace = ing_sql_replace(st);
     assert_string_equal(replace, "DELETE FROM \"s\".\"t\" WHERE \"b\" = $1 AND \"k\" = $2 AND "
                                  "\"e\" IS DISTINCT FROM $3");
@@ -606,6 +610,7 @@ static void test_sql(void **state) {
     for (size_t i = 0; i < 3; i++)
         assert_int_equal(ing_pgtype_parse("text", NULL, false, &t3[i], &err), CEL_OK);
     assert_null(ing_sql_dedupe(&s->v[0], t3));
+    assert_null(ing_sql_has_dups(&s->v[0], t3));
     assert_null(ing_sql_replace(&s->v[0]));
     merge = ing_sql_merge(&s->v[0], t3);
     assert_non_null(strstr(merge, "ON CONFLICT (\"k\", \"ln\") DO NOTHING"));
