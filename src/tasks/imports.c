@@ -55,6 +55,7 @@
 #include "tasks/task.h"
 #include "util/dbuf.h"
 #include "util/log.h"
+#include "util/timeutil.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -669,150 +670,159 @@ static cel_status load_flags(PGconn *db, FILE *f, cel_error *err) {
     return st != CEL_OK ? st : st2;
 }
 
-/* The set rules and the issue bookkeeping, all in SQL over the temp tables. */
-static const char *const k_eval_sql[] = {
-    "CREATE TEMP TABLE imp_eval (id bigint PRIMARY KEY, row_number integer, row_hash text, "
-    "email_t text, norm_email text, nf text, nl text, nc text, flags integer, reason text) "
-    "ON COMMIT DROP",
-    "INSERT INTO imp_eval SELECT s.id, s.row_number, s.row_hash, btrim(s.email, E' \\t'), "
-    "lower(btrim(s.email, E' \\t')), lower(btrim(coalesce(s.first_name, ''), E' \\t')), "
-    "lower(btrim(coalesce(s.last_name, ''), E' \\t')), "
-    "lower(btrim(coalesce(s.company, ''), E' \\t')), coalesce(f.flags, 0), f.reason "
-    "FROM imports.staging s LEFT JOIN imp_flags f ON f.staging_id = s.id "
-    "WHERE s.job_id = $1 AND s.status IN ('READY', 'ISSUE')",
-    "ANALYZE imp_eval",
-    "CREATE TEMP TABLE imp_want (issue_type text NOT NULL, issue_key text NOT NULL, "
-    "field text, message text NOT NULL, staging_id bigint NOT NULL) ON COMMIT DROP",
-    /* REQUIRED_FIELD: one per blank or missing cell */
-    "INSERT INTO imp_want SELECT 'REQUIRED_FIELD', e.row_hash || ':' || r.name, r.name, "
-    "format('row %s: %s is required but empty', e.row_number, r.name), e.id "
-    "FROM imp_eval e JOIN (VALUES (1, 'email'), (2, 'first_name'), (4, 'last_name'), "
-    "(8, 'company')) AS r(bit, name) ON e.flags & r.bit <> 0",
-    /* INVALID_EMAIL: per row, with the validator's reason */
-    "INSERT INTO imp_want SELECT 'INVALID_EMAIL', e.row_hash, 'email', "
-    "format('row %s: email \"%s\" is not a valid address: %s', e.row_number, e.email_t, "
-    "e.reason), e.id FROM imp_eval e WHERE e.flags & 16 <> 0",
-    /* DUPLICATE_EMAIL: one email, more than one identity (rows with a valid email) */
-    "INSERT INTO imp_want SELECT 'DUPLICATE_EMAIL', d.norm_email, 'email', "
-    "format('email %s appears in %s rows with different first_name/last_name/company (rows "
-    "%s%s)', d.norm_email, d.n, d.first_rows, CASE WHEN d.n > 10 THEN ', ...' ELSE '' END), "
-    "v.id FROM (SELECT norm_email, count(*) AS n, string_agg(row_number::text, ', ' ORDER BY "
-    "row_number) FILTER (WHERE rn <= 10) AS first_rows FROM (SELECT norm_email, nf, nl, nc, "
-    "row_number, row_number() OVER (PARTITION BY norm_email ORDER BY row_number) AS rn "
-    "FROM imp_eval WHERE flags & 17 = 0) x GROUP BY norm_email "
-    "HAVING count(DISTINCT (nf, nl, nc)) > 1) d "
-    "JOIN imp_eval v ON v.norm_email = d.norm_email AND v.flags & 17 = 0",
-    /* EXISTING_EMAIL: the email is already a contact */
-    "INSERT INTO imp_want SELECT 'EXISTING_EMAIL', e.norm_email, 'email', "
-    "format('email %s already exists in contacts (contact %s)', e.norm_email, c.id), e.id "
-    "FROM imp_eval e JOIN imports.contact c ON lower(c.email) = e.norm_email "
-    "WHERE e.flags & 17 = 0",
-    "ANALYZE imp_want", NULL};
-
-static cel_status run_sql_list(PGconn *db, const char *const *list, const char *id,
-                               cel_error *err) {
-    for (size_t i = 0; list[i]; i++) {
-        cel_status st;
-        if (strstr(list[i], "$1")) {
-            const char *p[1] = {id};
-            st = exec_count(db, list[i], 1, p, NULL, err);
-        } else {
-            st = db_exec(db, list[i], err);
-        }
-        if (st != CEL_OK)
-            return st;
-    }
-    return CEL_OK;
-}
-
-static cel_status sync_issues(PGconn *db, imp_job *j, cel_error *err) {
+/* One statement of the validation pass ($1 = the job id when the SQL uses it), timed in
+ * the debug log (imports.step) so a slow pass shows where its time goes. */
+static cel_status step(PGconn *db, const imp_job *j, const char *name, const char *sql,
+                       long long *affected, cel_error *err) {
+    double t0 = tu_monotonic();
     const char *p[1] = {j->id_s};
-    cel_status st;
-    if ((st = exec_count(
-             db,
-             "INSERT INTO imports.issue (job_id, issue_type, issue_key, field, message, status, "
-             "created_at, updated_at) SELECT DISTINCT ON (issue_type, issue_key) $1::bigint, "
-             "issue_type, issue_key, field, message, 'OPEN', now(), now() FROM imp_want "
-             "ORDER BY issue_type, issue_key, staging_id "
-             "ON CONFLICT (job_id, issue_type, issue_key) DO UPDATE SET field = EXCLUDED.field, "
-             "message = EXCLUDED.message, status = 'OPEN', resolved_at = NULL, "
-             "updated_at = now() WHERE (imports.issue.field, imports.issue.message, "
-             "imports.issue.status) IS DISTINCT FROM (EXCLUDED.field, EXCLUDED.message, 'OPEN')",
-             1, p, NULL, err)) != CEL_OK)
-        return st;
-    if ((st = exec_count(db,
-                         "UPDATE imports.issue i SET status = 'RESOLVED', resolved_at = now(), "
-                         "updated_at = now() WHERE i.job_id = $1 AND i.status = 'OPEN' AND NOT "
-                         "EXISTS (SELECT 1 FROM imp_want w WHERE w.issue_type = i.issue_type "
-                         "AND w.issue_key = i.issue_key)",
-                         1, p, &j->issues_resolved, err)) != CEL_OK)
-        return st;
-    if ((st = exec_count(db,
-                         "INSERT INTO imports.issue_item (issue_id, staging_id, created_at) "
-                         "SELECT i.id, w.staging_id, now() FROM imp_want w JOIN imports.issue i "
-                         "ON i.job_id = $1 AND i.issue_type = w.issue_type AND "
-                         "i.issue_key = w.issue_key ON CONFLICT (issue_id, staging_id) DO NOTHING",
-                         1, p, NULL, err)) != CEL_OK)
-        return st;
-    if ((st = exec_count(db,
-                         "DELETE FROM imports.issue_item ii USING imports.issue i WHERE "
-                         "ii.issue_id = i.id AND i.job_id = $1 AND i.status = 'OPEN' AND NOT "
-                         "EXISTS (SELECT 1 FROM imp_want w WHERE w.issue_type = i.issue_type AND "
-                         "w.issue_key = i.issue_key AND w.staging_id = ii.staging_id)",
-                         1, p, NULL, err)) != CEL_OK)
-        return st;
-    if ((st = exec_count(db,
-                         "UPDATE imports.staging s SET status = v.st, updated_at = now() FROM "
-                         "(SELECT e.id, CASE WHEN w.staging_id IS NULL THEN 'READY' ELSE 'ISSUE' "
-                         "END AS st FROM imp_eval e LEFT JOIN (SELECT DISTINCT staging_id FROM "
-                         "imp_want) w ON w.staging_id = e.id) v WHERE s.id = v.id AND "
-                         "s.job_id = $1 AND s.status IN ('READY', 'ISSUE') AND s.status <> v.st",
-                         1, p, NULL, err)) != CEL_OK)
-        return st;
-    PGresult *r = NULL;
-    if ((st =
-             one_row(db, "SELECT count(*) FROM imports.issue WHERE job_id = $1 AND status = 'OPEN'",
-                     1, p, &r, err)) != CEL_OK)
-        return st;
-    j->issues_open = col_ll(r, 0, 0);
-    PQclear(r);
-    return CEL_OK;
-}
-
-/* No open issue: every READY row becomes a contact (the first row of each email wins among
- * rows of the same identity) and SUCCESS. */
-static cel_status consolidate(PGconn *db, imp_job *j, cel_error *err) {
-    const char *p[1] = {j->id_s};
-    PGresult *r = NULL;
-    cel_status st = one_row(db,
-                            "SELECT count(DISTINCT e.norm_email) FROM imp_eval e JOIN "
-                            "imports.staging s ON s.id = e.id WHERE s.status = 'READY'",
-                            0, NULL, &r, err);
+    long long n = 0;
+    cel_status st = exec_count(db, sql, strstr(sql, "$1") ? 1 : 0, p, &n, err);
     if (st != CEL_OK)
         return st;
-    long long expected = col_ll(r, 0, 0);
+    if (affected)
+        *affected = n;
+    LOG(LOG_DEBUG, "imports.step", LF_I("job_id", j->id), LF_S("step", name), LF_I("rows", n),
+        LF_D("seconds", tu_monotonic() - t0));
+    return CEL_OK;
+}
+
+typedef struct imp_sql {
+    const char *name, *sql;
+} imp_sql;
+
+/*
+ * Statements of the validation pass, in order, after imp_flags is loaded. imp_eval holds
+ * the job's READY/ISSUE rows with the normalized email and identity; imp_want the issues
+ * that apply now (type, key, field, message, one row per staging row concerned).
+ */
+static const imp_sql k_eval[] = {
+    /* memory for the hash aggregates / sorts over a million rows instead of disk spills */
+    {"work_mem", "SET LOCAL work_mem = '64MB'"},
+    {"create_eval",
+     "CREATE TEMP TABLE imp_eval (id bigint PRIMARY KEY, row_number integer, row_hash text, "
+     "email_t text, norm_email text, nf text, nl text, nc text, flags integer, reason text) "
+     "ON COMMIT DROP"},
+    {"fill_eval",
+     "INSERT INTO imp_eval SELECT s.id, s.row_number, s.row_hash, btrim(s.email, E' \\t'), "
+     "lower(btrim(s.email, E' \\t')), lower(btrim(coalesce(s.first_name, ''), E' \\t')), "
+     "lower(btrim(coalesce(s.last_name, ''), E' \\t')), "
+     "lower(btrim(coalesce(s.company, ''), E' \\t')), coalesce(f.flags, 0), f.reason "
+     "FROM imports.staging s LEFT JOIN imp_flags f ON f.staging_id = s.id "
+     "WHERE s.job_id = $1 AND s.status IN ('READY', 'ISSUE')"},
+    {"analyze_eval", "ANALYZE imp_eval"},
+    {"create_want", "CREATE TEMP TABLE imp_want (issue_type text NOT NULL, issue_key text NOT "
+                    "NULL, field text, message text NOT NULL, staging_id bigint NOT NULL) "
+                    "ON COMMIT DROP"},
+    /* REQUIRED_FIELD: one per blank or missing cell (bits: imports.h) */
+    {"required_field",
+     "INSERT INTO imp_want SELECT 'REQUIRED_FIELD', e.row_hash || ':' || r.name, r.name, "
+     "format('row %s: %s is required but empty', e.row_number, r.name), e.id "
+     "FROM imp_eval e JOIN (VALUES (1, 'email'), (2, 'first_name'), (4, 'last_name'), "
+     "(8, 'company')) AS r(bit, name) ON e.flags & r.bit <> 0 WHERE e.flags & 15 <> 0"},
+    /* INVALID_EMAIL: per row, with the validator's reason */
+    {"invalid_email",
+     "INSERT INTO imp_want SELECT 'INVALID_EMAIL', e.row_hash, 'email', "
+     "format('row %s: email \"%s\" is not a valid address: %s', e.row_number, e.email_t, "
+     "e.reason), e.id FROM imp_eval e WHERE e.flags & 16 <> 0"},
+    /* DUPLICATE_EMAIL: among rows with a valid email, an email whose rows do not all carry
+     * the same identity; some component differs exactly when its min and max differ, which
+     * a hash aggregate answers without sorting the million rows */
+    {"duplicate_email",
+     "WITH d AS (SELECT norm_email, count(*) AS n FROM imp_eval WHERE flags & 17 = 0 "
+     "GROUP BY norm_email HAVING count(*) > 1 AND (min(nf) <> max(nf) OR min(nl) <> max(nl) "
+     "OR min(nc) <> max(nc))), "
+     "r AS (SELECT v.id, v.norm_email, v.row_number, row_number() OVER (PARTITION BY "
+     "v.norm_email ORDER BY v.row_number) AS rn FROM imp_eval v JOIN d ON d.norm_email = "
+     "v.norm_email WHERE v.flags & 17 = 0), "
+     "l AS (SELECT norm_email, string_agg(row_number::text, ', ' ORDER BY row_number) AS rows "
+     "FROM r WHERE rn <= 10 GROUP BY norm_email) "
+     "INSERT INTO imp_want SELECT 'DUPLICATE_EMAIL', r.norm_email, 'email', "
+     "format('email %s appears in %s rows with different first_name/last_name/company (rows "
+     "%s%s)', r.norm_email, d.n, l.rows, CASE WHEN d.n > 10 THEN ', ...' ELSE '' END), r.id "
+     "FROM r JOIN d ON d.norm_email = r.norm_email JOIN l ON l.norm_email = r.norm_email"},
+    /* EXISTING_EMAIL: the email is already a contact */
+    {"existing_email",
+     "INSERT INTO imp_want SELECT 'EXISTING_EMAIL', e.norm_email, 'email', "
+     "format('email %s already exists in contacts (contact %s)', e.norm_email, c.id), e.id "
+     "FROM imp_eval e JOIN imports.contact c ON lower(c.email) = e.norm_email "
+     "WHERE e.flags & 17 = 0"},
+    {"analyze_want", "ANALYZE imp_want"},
+    /* issues: insert new ones, reopen / update changed ones, leave equal ones untouched */
+    {"upsert_issues",
+     "INSERT INTO imports.issue (job_id, issue_type, issue_key, field, message, status, "
+     "created_at, updated_at) SELECT DISTINCT ON (issue_type, issue_key) $1::bigint, "
+     "issue_type, issue_key, field, message, 'OPEN', now(), now() FROM imp_want "
+     "ORDER BY issue_type, issue_key, staging_id "
+     "ON CONFLICT (job_id, issue_type, issue_key) DO UPDATE SET field = EXCLUDED.field, "
+     "message = EXCLUDED.message, status = 'OPEN', resolved_at = NULL, updated_at = now() "
+     "WHERE (imports.issue.field, imports.issue.message, imports.issue.status) "
+     "IS DISTINCT FROM (EXCLUDED.field, EXCLUDED.message, 'OPEN')"},
+    {"resolve_issues", /* affected rows = issues_resolved */
+     "UPDATE imports.issue i SET status = 'RESOLVED', resolved_at = now(), updated_at = now() "
+     "WHERE i.job_id = $1 AND i.status = 'OPEN' AND NOT EXISTS (SELECT 1 FROM imp_want w "
+     "WHERE w.issue_type = i.issue_type AND w.issue_key = i.issue_key)"},
+    {"add_items", "INSERT INTO imports.issue_item (issue_id, staging_id, created_at) "
+                  "SELECT i.id, w.staging_id, now() FROM imp_want w JOIN imports.issue i "
+                  "ON i.job_id = $1 AND i.issue_type = w.issue_type AND i.issue_key = w.issue_key "
+                  "ON CONFLICT (issue_id, staging_id) DO NOTHING"},
+    /* an open issue's items are exactly its rows now; a resolved one keeps its last rows */
+    {"drop_items",
+     "DELETE FROM imports.issue_item ii USING imports.issue i WHERE ii.issue_id = i.id AND "
+     "i.job_id = $1 AND i.status = 'OPEN' AND NOT EXISTS (SELECT 1 FROM imp_want w WHERE "
+     "w.issue_type = i.issue_type AND w.issue_key = i.issue_key AND "
+     "w.staging_id = ii.staging_id)"},
+    {"row_statuses",
+     "UPDATE imports.staging s SET status = v.st, updated_at = now() FROM (SELECT e.id, "
+     "CASE WHEN w.staging_id IS NULL THEN 'READY' ELSE 'ISSUE' END AS st FROM imp_eval e "
+     "LEFT JOIN (SELECT DISTINCT staging_id FROM imp_want) w ON w.staging_id = e.id) v "
+     "WHERE s.id = v.id AND s.job_id = $1 AND s.status IN ('READY', 'ISSUE') "
+     "AND s.status <> v.st"},
+    {NULL, NULL}};
+
+static cel_status count_one(PGconn *db, const imp_job *j, const char *sql, long long *out,
+                            cel_error *err) {
+    const char *p[1] = {j->id_s};
+    PGresult *r = NULL;
+    cel_status st = one_row(db, sql, strstr(sql, "$1") ? 1 : 0, p, &r, err);
+    if (st != CEL_OK)
+        return st;
+    *out = col_ll(r, 0, 0);
     PQclear(r);
-    if ((st = exec_count(
-             db,
-             "INSERT INTO imports.contact (email, first_name, last_name, company, source_job_id, "
-             "created_at, updated_at) SELECT DISTINCT ON (e.norm_email) e.email_t, "
-             "btrim(s.first_name, E' \\t'), btrim(s.last_name, E' \\t'), "
-             "btrim(s.company, E' \\t'), $1::bigint, now(), now() FROM imp_eval e JOIN "
-             "imports.staging s ON s.id = e.id WHERE s.status = 'READY' "
-             "ORDER BY e.norm_email, e.row_number ON CONFLICT ((lower(email))) DO NOTHING",
-             1, p, &j->contacts_created, err)) != CEL_OK)
+    return CEL_OK;
+}
+
+/* No open issue: every READY row becomes a contact (per email, the first row wins: rows of
+ * one email carry one identity by now) and SUCCESS with its contact_id. */
+static cel_status consolidate(PGconn *db, imp_job *j, cel_error *err) {
+    long long expected = 0;
+    cel_status st = count_one(db, j,
+                              "SELECT count(DISTINCT e.norm_email) FROM imp_eval e JOIN "
+                              "imports.staging s ON s.id = e.id WHERE s.job_id = $1 AND "
+                              "s.status = 'READY'",
+                              &expected, err);
+    if (st != CEL_OK ||
+        (st = step(db, j, "insert_contacts",
+                   "INSERT INTO imports.contact (email, first_name, last_name, company, "
+                   "source_job_id, created_at, updated_at) SELECT DISTINCT ON (e.norm_email) "
+                   "e.email_t, btrim(s.first_name, E' \\t'), btrim(s.last_name, E' \\t'), "
+                   "btrim(s.company, E' \\t'), $1::bigint, now(), now() FROM imp_eval e JOIN "
+                   "imports.staging s ON s.id = e.id WHERE s.job_id = $1 AND "
+                   "s.status = 'READY' ORDER BY e.norm_email, e.row_number "
+                   "ON CONFLICT ((lower(email))) DO NOTHING",
+                   &j->contacts_created, err)) != CEL_OK)
         return st;
     if (j->contacts_created != expected)
         return cel_fail(err, CEL_ETRANSIENT,
                         "job %lld: %lld of %lld emails became contacts concurrently (not through "
                         "celeriac); revalidating",
                         j->id, expected - j->contacts_created, expected);
-    return exec_count(db,
-                      "UPDATE imports.staging s SET status = 'SUCCESS', contact_id = c.id, "
-                      "updated_at = now() FROM imp_eval e JOIN imports.contact c ON "
-                      "lower(c.email) = e.norm_email WHERE s.id = e.id AND s.job_id = $1 AND "
-                      "s.status = 'READY'",
-                      1, p, NULL, err);
+    return step(db, j, "rows_success",
+                "UPDATE imports.staging s SET status = 'SUCCESS', contact_id = c.id, "
+                "updated_at = now() FROM imp_eval e JOIN imports.contact c ON "
+                "lower(c.email) = e.norm_email WHERE s.id = e.id AND s.job_id = $1 AND "
+                "s.status = 'READY'",
+                NULL, err);
 }
 
 static cel_status validate_and_finish(PGconn *db, imp_job *j, cel_error *err) {
@@ -825,14 +835,30 @@ static cel_status validate_and_finish(PGconn *db, imp_job *j, cel_error *err) {
     snprintf(lock_sql, sizeof lock_sql, "SELECT pg_advisory_xact_lock(%lld)",
              (long long)db_lock_key(IMP_CONTACTS_LOCK));
     LOG(LOG_INFO, "imports.validating", LF_I("job_id", j->id), LF_S("flow_type", k_flow[j->flow]));
-    cel_status st = db_begin(db, err);
-    if (st != CEL_OK)
+    double t0 = tu_monotonic();
+    /* Fresh statistics for the rows just staged (autovacuum may not have run yet), so the
+     * joins below are planned as hash joins; outside the transaction, so the lock ANALYZE
+     * takes is not held for the whole pass. */
+    cel_status st;
+    if ((st = step(db, j, "analyze_staging", "ANALYZE imports.staging", NULL, err)) != CEL_OK ||
+        (st = db_begin(db, err)) != CEL_OK)
         goto out;
-    if ((st = check_rows(db, j, spill, &checked, &flagged, err)) != CEL_OK ||
-        (st = load_flags(db, spill, err)) != CEL_OK ||
-        (st = db_exec(db, lock_sql, err)) != CEL_OK ||
-        (st = run_sql_list(db, k_eval_sql, j->id_s, err)) != CEL_OK ||
-        (st = sync_issues(db, j, err)) != CEL_OK)
+    if ((st = check_rows(db, j, spill, &checked, &flagged, err)) != CEL_OK)
+        goto rollback;
+    LOG(LOG_DEBUG, "imports.step", LF_I("job_id", j->id), LF_S("step", "row_checks"),
+        LF_I("rows", checked), LF_D("seconds", tu_monotonic() - t0));
+    if ((st = load_flags(db, spill, err)) != CEL_OK ||
+        (st = step(db, j, "contacts_lock", lock_sql, NULL, err)) != CEL_OK)
+        goto rollback;
+    for (const imp_sql *q = k_eval; q->name; q++) {
+        long long *n = strcmp(q->name, "resolve_issues") == 0 ? &j->issues_resolved : NULL;
+        if ((st = step(db, j, q->name, q->sql, n, err)) != CEL_OK)
+            goto rollback;
+    }
+    if ((st = count_one(db, j,
+                        "SELECT count(*) FROM imports.issue WHERE job_id = $1 AND "
+                        "status = 'OPEN'",
+                        &j->issues_open, err)) != CEL_OK)
         goto rollback;
     if (j->issues_open > 0) {
         st = job_set_state(db, j, JOB_NEEDS_REVIEW, NULL, err);
@@ -846,7 +872,7 @@ static cel_status validate_and_finish(PGconn *db, imp_job *j, cel_error *err) {
     LOG(LOG_INFO, "imports.validated", LF_I("job_id", j->id), LF_S("flow_type", k_flow[j->flow]),
         LF_I("rows_checked", checked), LF_I("rows_failing_row_rules", flagged),
         LF_I("issues_open", j->issues_open), LF_I("issues_resolved", j->issues_resolved),
-        LF_I("contacts_created", j->contacts_created));
+        LF_I("contacts_created", j->contacts_created), LF_D("seconds", tu_monotonic() - t0));
     test_pause(j, "before_commit");
     st = db_commit(db, err);
     if (st != CEL_OK)
@@ -956,6 +982,11 @@ static void process_job(const task_ctx *c, task_outcome *out) {
             task_fail_from_error(out, &err);
         return;
     }
+    /* Local buffers for the million-row temporary tables of a pass. PostgreSQL accepts this
+     * only before the session's first temporary table; later (the connection is reused
+     * across tasks) it is an error that changes nothing, and is ignored. */
+    if (db_exec(db, "SET temp_buffers = '128MB'", NULL) != CEL_OK)
+        LOG(LOG_DEBUG, "imports.temp_buffers_kept", LF_I("job_id", j.id));
     char lock_key[64];
     snprintf(lock_key, sizeof lock_key, "imports.process_job:%lld", j.id);
     char lock_num[32];
