@@ -15,12 +15,15 @@
  *     moves the batch into imports.staging with ON CONFLICT (job_id, row_hash) DO NOTHING
  *     and commits. A killed worker therefore resumes: rows already staged are skipped by
  *     their hash. The last batch sets job.staged_at (migration 0006). The object's ETag is
- *     recorded before the first batch and pinned (If-Match) for the read; a resumed import
- *     of a changed object fails the job. Then the validation pass below.
+ *     recorded before the first batch and pinned (If-Match) for the read. When a resumed
+ *     read finds a different ETag (the file was replaced, e.g. fixed after a parse error),
+ *     the partial staging rows of the old object are deleted and the new one is staged from
+ *     the start, so rows of two files never mix (this supersedes "fails the job" in the
+ *     comment of migration 0006, which can no longer be edited). Then the validation pass.
  *   REPROCESSING (staged_at set): the validation pass only, over the staging rows as a
  *     person left them (email/first_name/last_name/company columns, not raw_data).
- * Validation pass, ONE transaction: the staging rows that are READY or ISSUE (DISCARD is
- *   the person's decision and SUCCESS is consolidated: both are left alone) are read once
+ * Validation pass, ONE REPEATABLE READ transaction: the staging rows that are READY or ISSUE
+ * (DISCARD is the person's decision and SUCCESS is consolidated: both are left alone) are read once
  *   (single-row mode) and checked by imp_row_check in C; the flagged ones go through a temp
  *   file (bounded memory) into a temp table; then SQL evaluates the set rules (the same
  *   email with different identities within the job's rows; the email already in contacts),
@@ -28,7 +31,8 @@
  *   syncs issue_item, sets READY/ISSUE, and either moves the job to NEEDS_REVIEW or
  *   consolidates (contacts inserted, staging -> SUCCESS with contact_id, job COMPLETED).
  *   Validation passes of different jobs are serialized by an advisory lock on the contact
- *   set, so "already in contacts" and the insert are atomic with respect to each other.
+ *   set, taken before the transaction's snapshot, so "already in contacts" and the insert
+ *   are atomic with respect to each other.
  * Concurrency: a session advisory lock per job; a second delivery while one runs retries.
  *
  * Issues (issue_type / issue_key / field):
@@ -41,12 +45,14 @@
  * row it concerns; an issue that no longer applies becomes RESOLVED and keeps its items.
  *
  * Errors: a job that does not exist fails (LookupError) without touching anything. The file
- * missing / forbidden, unparseable CSV, a header without one of the four columns, NUL bytes,
- * a changed object: job FAILED with the reason, task FAILURE, no retry. S3/PostgreSQL
- * outages retry with backoff; the last retry marks the job FAILED.
+ * missing / forbidden, unparseable CSV, a header without one of the four columns, NUL bytes:
+ * job FAILED with the reason, task FAILURE, no retry (a FAILED job may be sent again, e.g.
+ * after the file was fixed). S3/PostgreSQL outages, serialization failures and a busy job
+ * retry with backoff; the last retry marks the job FAILED.
  *
  * Not here: the web app's review UI, deleting staging rows of failed jobs, updating
- * existing contacts (an existing email is an issue, never an overwrite).
+ * existing contacts (an existing email is an issue, never an overwrite), cells beyond the
+ * header (ignored: not in raw_data, not hashed).
  */
 #include "celeriac/reader.h"
 #include "db/db.h"
@@ -107,6 +113,7 @@ typedef struct imp_job {
     char key[S3_MAX_KEY_BYTES + 1];
     char etag[128]; /* "" = none recorded */
     bool location_too_long;
+    bool discard_db; /* close the connection at the end (a lock could not be released) */
     long long staged_before;
     /* this run */
     long long rows_read, rows_staged, rows_skipped;
@@ -548,18 +555,28 @@ static cel_status stage_file(PGconn *db, s3_client *s3, imp_job *j, cel_error *e
     if ((st = s3_source_open(s3, j->bucket, j->key, &src, &info, err)) != CEL_OK)
         goto out;
     src_open = true;
-    if (j->etag[0] && strcmp(j->etag, info.etag) != 0 && j->staged_before > 0) {
-        st = cel_fail(err, CEL_ECONFLICT,
-                      "s3://%s/%s changed while job %lld was being staged (ETag %s, now %s): "
-                      "create a new job for the new file",
-                      j->bucket, j->key, j->id, j->etag, info.etag);
-        goto out;
-    }
     if (strcmp(j->etag, info.etag) != 0) {
+        /* A new object (first read, or replaced since an interrupted read): record its ETag
+         * and drop the rows staged from the old one. Staging rows of a job whose file is not
+         * completely staged were never validated (no issue points at them), so starting over
+         * loses nothing a person has seen. */
         const char *p[2] = {j->id_s, info.etag};
-        if ((st = exec_count(db, "UPDATE imports.job SET s3_etag = $2 WHERE id = $1", 2, p, NULL,
-                             err)) != CEL_OK)
+        long long dropped = 0;
+        if ((st = db_begin(db, err)) != CEL_OK)
             goto out;
+        if ((st = exec_count(db, "DELETE FROM imports.staging WHERE job_id = $1", 1, p, &dropped,
+                             err)) != CEL_OK ||
+            (st = exec_count(db, "UPDATE imports.job SET s3_etag = $2 WHERE id = $1", 2, p, NULL,
+                             err)) != CEL_OK ||
+            (st = db_commit(db, err)) != CEL_OK) {
+            db_rollback(db, NULL);
+            goto out;
+        }
+        if (j->etag[0])
+            LOG(LOG_WARNING, "imports.file_replaced", LF_I("job_id", j->id),
+                LF_S("flow_type", k_flow[j->flow]), LF_S("old_etag", j->etag),
+                LF_S("etag", info.etag), LF_I("staged_rows_dropped", dropped));
+        j->staged_before = 0;
         snprintf(j->etag, sizeof j->etag, "%s", info.etag);
     }
     LOG(LOG_INFO, "imports.reading", LF_I("job_id", j->id), LF_S("flow_type", k_flow[j->flow]),
@@ -723,7 +740,8 @@ static const imp_sql k_eval[] = {
     /* INVALID_EMAIL: per row, with the validator's reason */
     {"invalid_email",
      "INSERT INTO imp_want SELECT 'INVALID_EMAIL', e.row_hash, 'email', "
-     "format('row %s: email \"%s\" is not a valid address: %s', e.row_number, e.email_t, "
+     "format('row %s: email \"%s\" is not a valid address: %s', e.row_number, "
+     "CASE WHEN length(e.email_t) > 200 THEN left(e.email_t, 200) || '...' ELSE e.email_t END, "
      "e.reason), e.id FROM imp_eval e WHERE e.flags & 16 <> 0"},
     /* DUPLICATE_EMAIL: among rows with a valid email, an email whose rows do not all carry
      * the same identity; some component differs exactly when its min and max differ, which
@@ -825,15 +843,21 @@ static cel_status consolidate(PGconn *db, imp_job *j, cel_error *err) {
                 NULL, err);
 }
 
+/*
+ * The validation pass in one REPEATABLE READ transaction, so the row checks and the SQL
+ * rules see the same rows even if the web app edits staging meanwhile (an edit to a row this
+ * pass then updates is a serialization failure: transient, retried). The contact set is
+ * locked (session advisory lock, waited for) before the transaction starts, so the snapshot
+ * already contains every contact committed by an earlier pass and the EXISTING_EMAIL rule and
+ * the consolidation see the same contacts.
+ */
 static cel_status validate_and_finish(PGconn *db, imp_job *j, cel_error *err) {
     long long checked = 0, flagged = 0;
+    bool locked = false;
     FILE *spill = tmpfile();
     if (!spill)
         return cel_fail(err, CEL_EIO, "cannot create the row-check spill file: %s",
                         strerror(errno));
-    char lock_sql[96];
-    snprintf(lock_sql, sizeof lock_sql, "SELECT pg_advisory_xact_lock(%lld)",
-             (long long)db_lock_key(IMP_CONTACTS_LOCK));
     LOG(LOG_INFO, "imports.validating", LF_I("job_id", j->id), LF_S("flow_type", k_flow[j->flow]));
     double t0 = tu_monotonic();
     /* Fresh statistics for the rows just staged (autovacuum may not have run yet), so the
@@ -841,14 +865,19 @@ static cel_status validate_and_finish(PGconn *db, imp_job *j, cel_error *err) {
      * takes is not held for the whole pass. */
     cel_status st;
     if ((st = step(db, j, "analyze_staging", "ANALYZE imports.staging", NULL, err)) != CEL_OK ||
-        (st = db_begin(db, err)) != CEL_OK)
+        (st = db_session_lock(db, IMP_CONTACTS_LOCK, err)) != CEL_OK)
         goto out;
-    if ((st = check_rows(db, j, spill, &checked, &flagged, err)) != CEL_OK)
+    locked = true;
+    LOG(LOG_DEBUG, "imports.step", LF_I("job_id", j->id), LF_S("step", "contacts_lock"),
+        LF_I("rows", 0), LF_D("seconds", tu_monotonic() - t0));
+    if ((st = db_begin(db, err)) != CEL_OK)
+        goto out;
+    if ((st = db_exec(db, "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ", err)) != CEL_OK ||
+        (st = check_rows(db, j, spill, &checked, &flagged, err)) != CEL_OK)
         goto rollback;
     LOG(LOG_DEBUG, "imports.step", LF_I("job_id", j->id), LF_S("step", "row_checks"),
         LF_I("rows", checked), LF_D("seconds", tu_monotonic() - t0));
-    if ((st = load_flags(db, spill, err)) != CEL_OK ||
-        (st = step(db, j, "contacts_lock", lock_sql, NULL, err)) != CEL_OK)
+    if ((st = load_flags(db, spill, err)) != CEL_OK)
         goto rollback;
     for (const imp_sql *q = k_eval; q->name; q++) {
         long long *n = strcmp(q->name, "resolve_issues") == 0 ? &j->issues_resolved : NULL;
@@ -882,6 +911,16 @@ rollback:
     db_rollback(db, NULL);
     j->state = JOB_PROCESSING;
 out:
+    if (locked && PQstatus(db) == CONNECTION_OK) {
+        cel_error uerr = {0};
+        if (db_session_unlock(db, IMP_CONTACTS_LOCK, &uerr) != CEL_OK) {
+            /* Never keep the contact set locked: closing the session (at the end of the
+             * task, see process_job) releases it. */
+            LOG(LOG_WARNING, "imports.unlock_failed", LF_I("job_id", j->id),
+                LF_S("error", uerr.msg));
+            j->discard_db = true;
+        }
+    }
     fclose(spill);
     return st;
 }
@@ -1059,9 +1098,11 @@ done:
         if (db_session_unlock(db, lock_key, &uerr) != CEL_OK) {
             LOG(LOG_WARNING, "imports.unlock_failed", LF_I("job_id", j.id),
                 LF_S("error", uerr.msg));
-            svc_db_discard(); /* closing the session releases the lock */
+            j.discard_db = true;
         }
     }
+    if (j.discard_db)
+        svc_db_discard(); /* closing the session releases its advisory locks */
 }
 
 static const task_def k_imports = {.name = "imports.process_job",

@@ -99,16 +99,19 @@ def row_hash(row_number, header, cells):
 class Import:
     """One import job as the web app would create it."""
 
-    def __init__(self, conn, s3, body, bucket=BUCKET):
-        self.conn, self.s3 = conn, s3
+    def __init__(self, conn, s3, body, bucket=BUCKET, job_bucket=BUCKET):
+        self.conn, self.s3, self.bucket = conn, s3, bucket
         self.key = f"imports/{uuid.uuid4().hex[:10]}/contacts.csv"
         if body is not None:
-            s3.put_object(Bucket=bucket, Key=self.key,
-                          Body=body.encode() if isinstance(body, str) else body)
+            self.upload(body)
         with conn.cursor() as cur:
             cur.execute("INSERT INTO imports.job (s3_bucket, s3_key, original_filename) "
-                        "VALUES (%s, %s, 'contacts.csv') RETURNING id", (bucket, self.key))
+                        "VALUES (%s, %s, 'contacts.csv') RETURNING id", (job_bucket, self.key))
             self.id = cur.fetchone()[0]
+
+    def upload(self, body):
+        self.s3.put_object(Bucket=self.bucket, Key=self.key,
+                           Body=body.encode() if isinstance(body, str) else body)
 
     def q(self, sql, *args):
         with self.conn.cursor() as cur:
@@ -359,6 +362,11 @@ def test_file_level_failures(worker, celery_app, conn, s3):
     with pytest.raises(ValueError, match="CSV"):
         run(celery_app, q, imp3.id)
     assert imp3.job()["status"] == "FAILED" and imp3.contacts() == []
+    # a NUL byte in a cell (PostgreSQL text cannot hold it)
+    imp4 = Import(conn, s3, f"email,first_name,last_name,company\na@{d},A\x00B,B,C\n")
+    with pytest.raises(ValueError, match="column 'first_name' contains a NUL byte"):
+        run(celery_app, q, imp4.id)
+    assert imp4.job()["status"] == "FAILED"
     # a job that does not exist: nothing to mark, no retry
     with pytest.raises(LookupError, match="does not exist"):
         run(celery_app, q, 987654321)
@@ -477,3 +485,41 @@ def test_same_email_across_jobs(worker, celery_app, conn, s3):
     (n,) = a.q("SELECT count(*) AS n FROM imports.contact WHERE lower(email) = %s",
                f"shared@{d}")
     assert n["n"] == 1
+
+
+def test_replaced_file_is_staged_from_the_start(worker, celery_app, conn, s3):
+    """A file that fails half way leaves committed staging batches behind (job FAILED, not
+    staged); once the file is replaced and the job sent again, the rows of the old object
+    are dropped and the new one is staged from the start: rows never mix."""
+    w = worker(env={"CELERIAC_IMPORTS_BATCH_ROWS": "2"})
+    d = f"{uuid.uuid4().hex[:8]}.example.com"
+    good = "".join(f"old{i}@{d},F{i},L{i},C\n" for i in range(5))
+    imp = Import(conn, s3, "email,first_name,last_name,company\n" + good + '"broken,x\n')
+    with pytest.raises(ValueError, match="CSV line 7"):
+        run(celery_app, w.queues[0], imp.id)
+    job = imp.job()
+    assert job["status"] == "FAILED" and job["staged_at"] is None
+    assert len(imp.staging()) == 4  # two committed batches of 2; the third was rolled back
+    old_etag = job["s3_etag"]
+    imp.upload("email,first_name,last_name,company\n" +
+               "".join(f"new{i}@{d},F{i},L{i},C\n" for i in range(3)))
+    res = run(celery_app, w.queues[0], imp.id)
+    assert res["status"] == "COMPLETED" and res["flow_type"] == "INITIAL_PROCESSING"
+    assert res["rows_staged"] == 3 and res["rows_already_staged"] == 0
+    st = imp.staging()
+    assert sorted(s["email"] for s in st.values()) == [f"new{i}@{d}" for i in range(3)]
+    assert sorted(c["email"] for c in imp.contacts()) == [f"new{i}@{d}" for i in range(3)]
+    assert imp.job()["s3_etag"] != old_etag
+    (line,) = log_lines(w, "imports.file_replaced")
+    assert "staged_rows_dropped=4" in line and f"job_id={imp.id}" in line
+
+
+def test_bucket_from_csv_bucket_name(worker, celery_app, conn, s3):
+    """imports.job.s3_bucket NULL: the worker's CSV_BUCKET_NAME (seed 004's variable)."""
+    w = worker(env={"CSV_BUCKET_NAME": BUCKET})
+    d = f"{uuid.uuid4().hex[:8]}.example.com"
+    imp = Import(conn, s3, f"email,first_name,last_name,company\nb@{d},B,B,B\n",
+                 job_bucket=None)
+    assert imp.job()["s3_bucket"] is None
+    res = run(celery_app, w.queues[0], imp.id)
+    assert res["status"] == "COMPLETED" and res["contacts_created"] == 1
