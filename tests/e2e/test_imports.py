@@ -523,3 +523,27 @@ def test_bucket_from_csv_bucket_name(worker, celery_app, conn, s3):
     assert imp.job()["s3_bucket"] is None
     res = run(celery_app, w.queues[0], imp.id)
     assert res["status"] == "COMPLETED" and res["contacts_created"] == 1
+
+
+def test_database_session_killed_mid_staging(worker, celery_app, conn, s3, impdb):
+    """PostgreSQL ends the worker's session in the middle of staging (as a failover or an
+    admin would): a transient error, the task retries on a new connection and resumes."""
+    n = 20000
+    w = worker(env={"CELERIAC_IMPORTS_BATCH_ROWS": "2000"})
+    d = f"{uuid.uuid4().hex[:8]}.example.com"
+    imp = Import(conn, s3, big_csv(d, n))
+    r = celery_app.send_task(TASK, args=[imp.id], queue=w.queues[0])
+    wait_for(lambda: w.log().count("imports.batch_committed") >= 2, timeout=60,
+             what="two committed batches")
+    dbname = urllib.parse.urlsplit(impdb).path.lstrip("/")
+    with conn.cursor() as cur:
+        cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s "
+                    "AND application_name = 'celeriac' AND pid <> pg_backend_pid()", (dbname,))
+        assert cur.fetchall(), "the worker's session was not found"
+    res = r.get(timeout=300)
+    assert res["status"] == "COMPLETED" and res["contacts_created"] == n
+    assert res["rows_already_staged"] >= 4000
+    assert "imports.retrying" in w.log() and "task.retried" in w.log()
+    (cnt,) = imp.q("SELECT count(*) AS rows, count(DISTINCT row_number) AS numbers "
+                   "FROM imports.staging WHERE job_id = %s", imp.id)
+    assert cnt == {"rows": n, "numbers": n}
