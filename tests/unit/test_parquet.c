@@ -47,11 +47,14 @@ typedef struct mem_src {
     const uint8_t *data;
     size_t len;
     unsigned reads;
+    size_t biggest; /* largest single read */
 } mem_src;
 
 static cel_status mem_read_at(void *ud, uint64_t off, size_t len, void *buf, cel_error *err) {
     mem_src *m = ud;
     m->reads++;
+    if (len > m->biggest)
+        m->biggest = len;
     if (off > m->len || len > m->len - off)
         return cel_fail(err, CEL_EIO, "read beyond the end");
     memcpy(buf, m->data + off, len);
@@ -868,6 +871,21 @@ static void test_file_row_groups(void **state) {
         fail_msg("%s", err.msg);
     assert_string_equal(out.data, groups_expected);
     dbuf_free(&out);
+    /* Access pattern: tail, head magic, footer, then one ranged read per row group
+     * (its chunks are adjacent); never the whole file. */
+    mem_src m = {.data = (const uint8_t *)f.data, .len = f.len};
+    cel_source src = {.ud = &m, .name = "g", .size = (int64_t)f.len, .read_at = mem_read_at};
+    dump_sink d;
+    memset(&d, 0, sizeof d);
+    dbuf_init(&d.out, 0);
+    cel_row_sink sink = {.ud = &d, .on_columns = dump_columns, .on_row = dump_row};
+    cel_reader_opts o;
+    memset(&o, 0, sizeof o);
+    cel_reader_opts_defaults(&o);
+    assert_int_equal(parquet_read_source(&src, &o, &sink, &err), CEL_OK);
+    assert_int_equal(m.reads, 5);
+    assert_true(m.biggest < f.len - 8);
+    dbuf_free(&d.out);
     dbuf_free(&f);
 }
 
