@@ -391,16 +391,28 @@ static cel_status batch_begin(stager *s, cel_error *err) {
     return CEL_OK;
 }
 
+/* Aborts the batch in progress (its rows are not staged). */
+static void batch_abort(stager *s) {
+    if (!s->in_batch)
+        return;
+    s->in_batch = false;
+    (void)end_copy(s->db, "import aborted", "COPY into staging", NULL);
+    db_rollback(s->db, NULL);
+}
+
 /* Moves the batch into imports.staging and commits; final also records staged_at. */
 static cel_status batch_commit(stager *s, bool final, cel_error *err) {
     cel_status st = CEL_OK;
     if (!s->in_batch && (st = batch_begin(s, err)) != CEL_OK)
         return st;
-    s->in_batch = false;
     long long inserted = 0;
     const char *p[1] = {s->j->id_s};
-    if ((st = send_copy(s, err)) != CEL_OK ||
-        (st = end_copy(s->db, NULL, "COPY into staging", err)) != CEL_OK)
+    if ((st = send_copy(s, err)) != CEL_OK) {
+        batch_abort(s); /* still inside COPY: end it, then roll back */
+        return st;
+    }
+    s->in_batch = false;
+    if ((st = end_copy(s->db, NULL, "COPY into staging", err)) != CEL_OK)
         goto fail;
     if ((st = exec_count(s->db,
                          "INSERT INTO imports.staging (job_id, row_number, row_hash, raw_data, "
@@ -430,15 +442,6 @@ static cel_status batch_commit(stager *s, bool final, cel_error *err) {
 fail:
     db_rollback(s->db, NULL);
     return st;
-}
-
-/* Aborts the batch in progress (its rows are not staged). */
-static void batch_abort(stager *s) {
-    if (!s->in_batch)
-        return;
-    s->in_batch = false;
-    (void)end_copy(s->db, "import aborted", "COPY into staging", NULL);
-    db_rollback(s->db, NULL);
 }
 
 static cel_status on_row(void *ud, uint64_t row_number, uint64_t line, size_t ncols,
@@ -1039,8 +1042,11 @@ static void process_job(const task_ctx *c, task_outcome *out) {
     bool locked = PQgetvalue(lr, 0, 0)[0] == 't';
     PQclear(lr);
     if (!locked) {
-        LOG(LOG_INFO, "imports.busy", LF_I("job_id", j.id));
-        task_retry(out, 5, "RuntimeError", "builtins",
+        /* Another delivery holds the job, or the session of a killed child has not ended
+         * yet (PostgreSQL notices the lost client when its statement finishes): back off
+         * (2 s doubling up to 60 s; 20 retries cover a quarter of an hour). */
+        LOG(LOG_INFO, "imports.busy", LF_I("job_id", j.id), LF_I("retries", c->retries));
+        task_retry(out, -1, "RuntimeError", "builtins",
                    "imports job %lld is being processed by another delivery; retrying", j.id);
         return;
     }
