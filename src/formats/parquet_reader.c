@@ -3,8 +3,9 @@
  * contract and the value mapping).
  *
  * Design:
- * - Footer: read the last 8 bytes (length + "PAR1"; "PARE" = encrypted footer),
- *   check the leading magic, read and decode FileMetaData (parquet_thrift.c).
+ * - Footer: read the last 64 KiB (ends with the length + "PAR1"; "PARE" = encrypted
+ *   footer), check the leading magic, read the footer if the window missed part of
+ *   it, decode FileMetaData (parquet_thrift.c).
  * - Schema: the depth-first schema list is walked once; each top-level field
  *   becomes one output column. A flat field (leaf, not REPEATED) maps to one
  *   leaf column chunk; nested fields cover a range of leaves that are never read.
@@ -48,6 +49,7 @@
 #define PR_TEXT_MAX 1400           /* rendering of one scalar (a 128-byte decimal fits) */
 #define PR_COALESCE_GAP (1u << 20) /* one request for a row group when gaps total less */
 #define PR_MAX_SCALE 1000
+#define PR_TAIL_WINDOW (64u << 10) /* first read: the end of the object */
 
 static size_t pr_max_page_values(const cel_reader_opts *o) {
     size_t v = o->max_page_bytes / 16;
@@ -449,9 +451,12 @@ static cel_status pr_build_columns(pr *r, cel_error *err) {
 
 /* ---------------------------------------------------------------- footer */
 
+/* Reads the tail window (the last PR_TAIL_WINDOW bytes: the footer of most files, the
+ * whole of small ones), then the start magic and the footer only when the window
+ * misses them: one ranged GET for a small S3 object, three at most. */
 static cel_status pr_open(pr *r, cel_error *err) {
     const cel_source *src = r->src;
-    uint8_t *foot = NULL;
+    uint8_t *win = NULL, *foot_own = NULL;
     cel_status st;
     if (src->read_at == NULL || src->size < 0)
         return cel_fail(err, CEL_EUNSUPPORTED,
@@ -460,37 +465,64 @@ static cel_status pr_open(pr *r, cel_error *err) {
     if (size < 12)
         return cel_fail(err, CEL_EPARSE, "%s is not a Parquet file: only %llu bytes", r->srcname,
                         (unsigned long long)size);
-    uint8_t tail[8], head[4];
-    if ((st = src->read_at(src->ud, size - 8, 8, tail, err)) != CEL_OK)
-        return st;
-    if (memcmp(tail + 4, "PARE", 4) == 0)
-        return cel_fail(err, CEL_EUNSUPPORTED,
-                        "%s is an encrypted Parquet file (encrypted footer); encryption is not "
-                        "supported",
-                        r->srcname);
-    if (memcmp(tail + 4, "PAR1", 4) != 0)
-        return cel_fail(err, CEL_EPARSE, "%s is not a Parquet file: no PAR1 magic at the end",
-                        r->srcname);
-    if ((st = src->read_at(src->ud, 0, 4, head, err)) != CEL_OK)
-        return st;
-    if (memcmp(head, "PAR1", 4) != 0)
-        return cel_fail(err, CEL_EPARSE, "%s is not a Parquet file: no PAR1 magic at the start",
-                        r->srcname);
-    uint64_t flen = le32(tail);
-    if (flen > size - 12)
-        return cel_fail(err, CEL_EPARSE,
-                        "Parquet file %s: footer length %llu does not fit in a %llu-byte file",
-                        r->srcname, (unsigned long long)flen, (unsigned long long)size);
-    if (flen > r->opts->max_page_bytes)
-        return cel_fail(err, CEL_ELIMIT,
-                        "Parquet file %s: footer of %llu bytes exceeds max_page_bytes %zu",
-                        r->srcname, (unsigned long long)flen, r->opts->max_page_bytes);
-    foot = malloc(flen ? flen : 1);
-    if (foot == NULL)
+    size_t wlen = size < PR_TAIL_WINDOW ? (size_t)size : PR_TAIL_WINDOW;
+    uint64_t wstart = size - wlen;
+    win = malloc(wlen);
+    if (win == NULL)
         return cel_fail(err, CEL_ENOMEM, "out of memory reading the Parquet footer");
-    r->data_end = size - 8 - flen;
-    if ((st = src->read_at(src->ud, r->data_end, (size_t)flen, foot, err)) != CEL_OK)
+    if ((st = src->read_at(src->ud, wstart, wlen, win, err)) != CEL_OK)
         goto exit;
+    const uint8_t *tail = win + wlen - 8;
+    if (memcmp(tail + 4, "PARE", 4) == 0) {
+        st = cel_fail(err, CEL_EUNSUPPORTED,
+                      "%s is an encrypted Parquet file (encrypted footer); encryption is not "
+                      "supported",
+                      r->srcname);
+        goto exit;
+    }
+    if (memcmp(tail + 4, "PAR1", 4) != 0) {
+        st = cel_fail(err, CEL_EPARSE, "%s is not a Parquet file: no PAR1 magic at the end",
+                      r->srcname);
+        goto exit;
+    }
+    uint8_t head[4];
+    if (wstart == 0)
+        memcpy(head, win, 4);
+    else if ((st = src->read_at(src->ud, 0, 4, head, err)) != CEL_OK)
+        goto exit;
+    if (memcmp(head, "PAR1", 4) != 0) {
+        st = cel_fail(err, CEL_EPARSE, "%s is not a Parquet file: no PAR1 magic at the start",
+                      r->srcname);
+        goto exit;
+    }
+    uint64_t flen = le32(tail);
+    if (flen > size - 12) {
+        st = cel_fail(err, CEL_EPARSE,
+                      "Parquet file %s: footer length %llu does not fit in a %llu-byte file",
+                      r->srcname, (unsigned long long)flen, (unsigned long long)size);
+        goto exit;
+    }
+    if (flen > r->opts->max_page_bytes) {
+        st = cel_fail(err, CEL_ELIMIT,
+                      "Parquet file %s: footer of %llu bytes exceeds max_page_bytes %zu",
+                      r->srcname, (unsigned long long)flen, r->opts->max_page_bytes);
+        goto exit;
+    }
+    r->data_end = size - 8 - flen;
+    const uint8_t *foot;
+    if (r->data_end >= wstart) {
+        foot = win + (r->data_end - wstart);
+    } else {
+        foot_own = malloc(flen);
+        if (foot_own == NULL) {
+            st = cel_fail(err, CEL_ENOMEM, "out of memory for a %llu-byte Parquet footer",
+                          (unsigned long long)flen);
+            goto exit;
+        }
+        if ((st = src->read_at(src->ud, r->data_end, (size_t)flen, foot_own, err)) != CEL_OK)
+            goto exit;
+        foot = foot_own;
+    }
     cel_error sub;
     cel_error_clear(&sub);
     if ((st = parq_meta_decode(foot, (size_t)flen, &r->meta, &sub)) != CEL_OK) {
@@ -506,7 +538,8 @@ static cel_status pr_open(pr *r, cel_error *err) {
     }
     st = pr_build_columns(r, err);
 exit:
-    free(foot);
+    free(win);
+    free(foot_own);
     return st;
 }
 

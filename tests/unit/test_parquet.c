@@ -871,8 +871,8 @@ static void test_file_row_groups(void **state) {
         fail_msg("%s", err.msg);
     assert_string_equal(out.data, groups_expected);
     dbuf_free(&out);
-    /* Access pattern: tail, head magic, footer, then one ranged read per row group
-     * (its chunks are adjacent); never the whole file. */
+    /* Access pattern of a small file: the tail window (here the whole file), then one
+     * ranged read per row group (its chunks are adjacent). */
     mem_src m = {.data = (const uint8_t *)f.data, .len = f.len};
     cel_source src = {.ud = &m, .name = "g", .size = (int64_t)f.len, .read_at = mem_read_at};
     dump_sink d;
@@ -883,10 +883,66 @@ static void test_file_row_groups(void **state) {
     memset(&o, 0, sizeof o);
     cel_reader_opts_defaults(&o);
     assert_int_equal(parquet_read_source(&src, &o, &sink, &err), CEL_OK);
-    assert_int_equal(m.reads, 5);
-    assert_true(m.biggest < f.len - 8);
+    assert_int_equal(m.reads, 3);
     dbuf_free(&d.out);
     dbuf_free(&f);
+}
+
+static void big_schema(tw *w) {
+    tw_list(w, 2, 12, 2);
+    el(w, "root", -1, -1, 1, -1);
+    tw_end(w);
+    el(w, "n", PARQ_INT64, PARQ_REQUIRED, 0, -1);
+    tw_end(w);
+}
+
+/* Three row groups of 20000 PLAIN INT64 values (160 KB each): reads are the tail
+ * window, the start magic, then one per row group; never the whole file. */
+static void test_file_bounded_reads(void **state) {
+    (void)state;
+    enum { N = 20000, G = 3 };
+    uint8_t *body = malloc((size_t)N * 8 * G);
+    assert_non_null(body);
+    for (size_t k = 0; k < (size_t)N * G; k++)
+        for (int b = 0; b < 8; b++)
+            body[k * 8 + (size_t)b] = (uint8_t)((uint64_t)k >> (8 * b));
+    tchunk chunks[G];
+    int64_t rows[G];
+    for (int g = 0; g < G; g++) {
+        chunks[g] = (tchunk){.type = PARQ_INT64, .path = "n", .npages = 1, .num_values = N};
+        chunks[g].pages[0] =
+            (tpage){.type = 0, .num_values = N, .body = body + (size_t)g * N * 8, .len = N * 8};
+        rows[g] = N;
+    }
+    dbuf f;
+    dbuf_init(&f, 0);
+    write_file(&f, chunks, 1, G, rows, big_schema);
+    mem_src m = {.data = (const uint8_t *)f.data, .len = f.len};
+    cel_source src = {.ud = &m, .name = "big", .size = (int64_t)f.len, .read_at = mem_read_at};
+    dump_sink d;
+    memset(&d, 0, sizeof d);
+    dbuf_init(&d.out, 0);
+    cel_row_sink sink = {.ud = &d, .on_columns = dump_columns, .on_row = dump_row};
+    cel_reader_opts o;
+    memset(&o, 0, sizeof o);
+    cel_reader_opts_defaults(&o);
+    cel_error err;
+    cel_error_clear(&err);
+    assert_int_equal(parquet_read_source(&src, &o, &sink, &err), CEL_OK);
+    assert_int_equal(d.rows, (uint64_t)N * G);
+    assert_non_null(strstr(d.out.data, "\n[[\"int\",\"59999\"]]\n"));
+    assert_int_equal(m.reads, 2 + G);
+    assert_true(m.biggest <= (size_t)N * 8 + 64);
+    /* a chunk above max_page_bytes is refused before it is read */
+    o.max_page_bytes = 100000;
+    m.reads = 0;
+    cel_error_clear(&err);
+    assert_int_equal(parquet_read_source(&src, &o, &sink, &err), CEL_ELIMIT);
+    assert_non_null(strstr(err.msg, "column chunk"));
+    assert_int_equal(m.reads, 2);
+    dbuf_free(&d.out);
+    dbuf_free(&f);
+    free(body);
 }
 
 /* Every truncation and every single-bit flip of a file: CEL_OK or a clean error
@@ -1092,6 +1148,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_number_text),
         cmocka_unit_test(test_file_rich),
         cmocka_unit_test(test_file_row_groups),
+        cmocka_unit_test(test_file_bounded_reads),
         cmocka_unit_test(test_mutations),
         cmocka_unit_test(test_limits_and_errors),
         cmocka_unit_test(test_shared_bad_data),
