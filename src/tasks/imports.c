@@ -909,6 +909,8 @@ static cel_status validate_and_finish(PGconn *db, imp_job *j, cel_error *err) {
     st = db_commit(db, err);
     if (st != CEL_OK)
         j->state = JOB_PROCESSING; /* nothing of the pass was kept */
+    else
+        test_pause(j, "after_commit");
     goto out;
 rollback:
     db_rollback(db, NULL);

@@ -450,6 +450,24 @@ def test_kill_before_the_validation_commit(worker, celery_app, conn, s3):
     assert w.log().count("child.lost_task") == 2
 
 
+def test_kill_after_the_commit_before_the_ack(worker, celery_app, conn, s3):
+    """kill -9 after the pass committed but before the result and the ack: the redelivery
+    finds the job COMPLETED and changes nothing."""
+    w = worker(env={"CELERIAC_TEST_IMPORTS_PAUSE": "after_commit=4"})
+    d = f"{uuid.uuid4().hex[:8]}.example.com"
+    imp = Import(conn, s3, big_csv(d, 500))
+    r = celery_app.send_task(TASK, args=[imp.id], queue=w.queues[0])
+    pid = started_pid(w, r.id)
+    wait_for(lambda: re.search(rf"imports\.test_pause point=after_commit job_id={imp.id} "
+                               rf"pid={pid}\b", w.log()), timeout=60, what="pause after commit")
+    os.kill(pid, signal.SIGKILL)
+    res = r.get(timeout=120)
+    assert res["status"] == "COMPLETED" and res["contacts_created"] == 0
+    assert res["imported_rows"] == 500
+    assert "imports.already_completed" in w.log() and "child.lost_task" in w.log()
+    assert len(imp.contacts()) == 500 and len(imp.staging()) == 500
+
+
 def test_concurrent_deliveries_of_one_job(worker, celery_app, conn, s3):
     """Two deliveries at once: the second finds the job locked (the first holds it for the
     test pause), retries, and then finds the job COMPLETED."""
