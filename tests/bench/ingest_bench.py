@@ -179,6 +179,10 @@ def main():
             s3.delete_object(Bucket="uploads", Key=key)
         except Exception as e:  # noqa: BLE001 - cleanup is best effort
             print(f"cleanup: {e}", file=sys.stderr)
+        # the upload also notified the stack's shared events queue: take that event back
+        subprocess.run([sys.executable, os.path.join(SRC, "tests", "integration",
+                                                     "s3_drain_events.py"),
+                        f"uploads/bench-ingest/{prefix}/"], capture_output=True, timeout=120)
         if args.keep_file:
             print(f"file kept: {path}")
         else:

@@ -14,6 +14,7 @@ import io
 import json
 import os
 import subprocess
+import sys
 import uuid
 
 import boto3
@@ -21,7 +22,7 @@ import psycopg2
 import pytest
 from kombu import Connection
 
-from conftest import BIN, wait_for
+from conftest import BIN, SRC, wait_for
 
 BROKER = os.environ.get("CELERY_BROKER_URL", "")
 EXCHANGE = os.environ.get("CELERIAC_S3_EVENTS_EXCHANGE", "celeriac.s3events")
@@ -46,9 +47,26 @@ def s3():
                         region_name=os.environ.get("AWS_REGION", "us-east-1"))
 
 
+_PREFIXES = []
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _drain_shared_events():
+    """Our uploads also notify the stack's shared events queue; remove those events when the
+    module is done so a worker consuming that queue later is not fed them."""
+    yield
+    if _PREFIXES:
+        subprocess.run([sys.executable, os.path.join(SRC, "tests", "integration",
+                                                     "s3_drain_events.py"),
+                        *[f"{BUCKET}/{p}/" for p in _PREFIXES]],
+                       capture_output=True, timeout=120)
+
+
 @pytest.fixture
 def prefix():
-    return f"ing-{uuid.uuid4().hex[:10]}"
+    p = f"ing-{uuid.uuid4().hex[:10]}"
+    _PREFIXES.append(p)
+    return p
 
 
 @pytest.fixture
