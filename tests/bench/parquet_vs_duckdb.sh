@@ -43,14 +43,8 @@ command -v node >/dev/null || { echo "need node (tests/stack/deps)" >&2; exit 2;
 
 if [ -z "${CELERIAC_BIN:-}" ]; then
     echo "== building celeriac (-O2, no sanitizers) in $SRC/build-bench-parquet" >&2
-    extra=()
-    # Until CMakeLists.txt links the codec libraries itself, link them here.
-    if ! grep -q CELERIAC_HAVE_CODECS "$SRC/CMakeLists.txt"; then
-        extra=(-DCMAKE_C_FLAGS=-DCELERIAC_HAVE_CODECS=1
-            "-DCMAKE_C_STANDARD_LIBRARIES=-lz -lzstd -lbrotlidec")
-    fi
     cmake -S "$SRC" -B "$SRC/build-bench-parquet" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-        -DCELERIAC_TESTS=OFF -DCELERIAC_SANITIZE=OFF "${extra[@]}" >/dev/null
+        -DCELERIAC_TESTS=OFF -DCELERIAC_SANITIZE=OFF >/dev/null
     make -C "$SRC/build-bench-parquet" -j2 celeriac >/dev/null
     CELERIAC_BIN="$SRC/build-bench-parquet/celeriac"
 fi
