@@ -8,9 +8,12 @@ clean contacts CSV, next to two peers on the same file in the same run:
     sizes show whether memory grows with the file;
   * PostgreSQL COPY of the same CSV into a plain 4-column table (the floor: no hashing,
     no validation, no staging, no contacts; server-side, so no client RSS);
-  * a pandas + psycopg2 script doing the same work the straightforward way (read_csv of the
+  * a pandas + psycopg2 script doing the same work the straightforward way, into the same
+    imports.* tables of a second fresh database, ending in the same state (read_csv of the
     whole file, row hashes with hashlib, a regex email check, duplicate detection with
-    groupby, COPY of staging rows and contacts in one transaction), peak RSS from getrusage.
+    groupby, COPY of staging rows and contacts, staging -> SUCCESS with contact_id, all in
+    one transaction: no batches to resume from, no issues table work); peak RSS from
+    getrusage.
 
 Usage: tests/bench/imports_bench.py [--rows 1000000] [--no-peers] [--keep-db]
   CELERIAC_BIN  celeriac binary (default: builds RelWithDebInfo without sanitizers in
@@ -77,6 +80,21 @@ def fresh_db(psycopg2, bin_):
     subprocess.run([bin_, "migrate"], env=dict(os.environ, DATABASE_URL=url), check=True,
                    capture_output=True, timeout=300)
     return admin, name, url
+
+
+def drop_db(admin, name):
+    """DROP DATABASE ... WITH (FORCE) cannot end an autovacuum worker (another role) that is
+    still busy with the freshly written tables: retry for a while."""
+    import psycopg2
+    for _ in range(300):
+        try:
+            with admin.cursor() as cur:
+                cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            return
+        except psycopg2.Error as e:
+            last = e
+            time.sleep(1)
+    print(f"could not drop database {name}: {last}", file=sys.stderr)
 
 
 def vmhwm_kb(pid):
@@ -169,28 +187,31 @@ dup = norm.map(pd.DataFrame({"n": norm, "i": ident}).groupby("n")["i"].nunique()
 raw = [json.dumps(dict(zip(cols, r)), ensure_ascii=False)
        for r in df.itertuples(index=False, name=None)]
 conn = psycopg2.connect(url)
-with conn, conn.cursor() as cur:
-    cur.execute("CREATE UNLOGGED TABLE IF NOT EXISTS peer_staging (row_number int, "
-                "row_hash text, raw_data jsonb, email text, first_name text, last_name text, "
-                "company text, status text, UNIQUE (row_hash))")
-    cur.execute("CREATE UNLOGGED TABLE IF NOT EXISTS peer_contact (email text, "
-                "first_name text, last_name text, company text)")
-    cur.execute("CREATE UNIQUE INDEX IF NOT EXISTS peer_contact_lower ON peer_contact "
-                "(lower(email))")
+with conn, conn.cursor() as cur:  # the same tables and end state as celeriac, one transaction
+    cur.execute("INSERT INTO imports.job (s3_key, status, staged_at) VALUES ('peer', "
+                "'PROCESSING', now()) RETURNING id")
+    job = cur.fetchone()[0]
     buf = io.StringIO()
     esc = lambda s: s.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
     for i in range(len(df)):
         st = "ISSUE" if bad.iat[i] or dup.iat[i] else "READY"
-        buf.write(f"{i + 1}\t{hashes[i]}\t{esc(raw[i])}\t{esc(df['email'].iat[i])}\t"
+        buf.write(f"{job}\t{i + 1}\t{hashes[i]}\t{esc(raw[i])}\t{esc(df['email'].iat[i])}\t"
                   f"{esc(df['first_name'].iat[i])}\t{esc(df['last_name'].iat[i])}\t"
                   f"{esc(df['company'].iat[i])}\t{st}\n")
     buf.seek(0)
-    cur.copy_expert("COPY peer_staging FROM STDIN", buf)
-    ok = df[~(bad | dup)].assign(email=em[~(bad | dup)]).drop_duplicates("email")
+    cur.copy_expert("COPY imports.staging (job_id, row_number, row_hash, raw_data, email, "
+                    "first_name, last_name, company, status) FROM STDIN", buf)
+    ok = df[~(bad | dup)].assign(email=em[~(bad | dup)], job=job).drop_duplicates("email")
     buf = io.StringIO()
     ok.to_csv(buf, index=False, header=False)
     buf.seek(0)
-    cur.copy_expert("COPY peer_contact FROM STDIN WITH (FORMAT csv)", buf)
+    cur.copy_expert("COPY imports.contact (email, first_name, last_name, company, "
+                    "source_job_id) FROM STDIN WITH (FORMAT csv)", buf)
+    cur.execute("ANALYZE imports.staging")
+    cur.execute("UPDATE imports.staging s SET status = 'SUCCESS', contact_id = c.id "
+                "FROM imports.contact c WHERE s.job_id = %s AND s.status = 'READY' AND "
+                "lower(c.email) = lower(btrim(s.email))", (job,))
+    cur.execute("UPDATE imports.job SET status = 'COMPLETED' WHERE id = %s", (job,))
 secs = time.time() - t0
 print(json.dumps({"seconds": secs,
                   "rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
@@ -240,19 +261,21 @@ def main():
         if not args.no_peers:
             secs = run_copy_floor(url, psycopg2, path)
             rows_out.append(("PostgreSQL COPY into a 4-column table (floor)", n, mb, secs, -1))
-            p = subprocess.run([sys.executable, "-c", PEER, path, url], capture_output=True,
+            padmin, pname, purl = fresh_db(psycopg2, bin_)
+            p = subprocess.run([sys.executable, "-c", PEER, path, purl], capture_output=True,
                                text=True)
+            drop_db(padmin, pname)
+            padmin.close()
             if p.returncode == 0:
                 r = json.loads(p.stdout.strip().splitlines()[-1])
-                rows_out.append(("pandas + psycopg2, same rules, whole file in memory", n, mb,
+                rows_out.append(("pandas + psycopg2, same tables, whole file in memory", n, mb,
                                  r["seconds"], r["rss_kb"]))
             else:
                 print("pandas peer failed:\n" + p.stderr[-3000:], file=sys.stderr)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
         if not args.keep_db:
-            with admin.cursor() as cur:
-                cur.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+            drop_db(admin, dbname)
         admin.close()
     print("\n| implementation | rows | CSV MB | seconds | rows/s | peak RSS MiB |")
     print("|---|---:|---:|---:|---:|---:|")
