@@ -16,6 +16,8 @@
  */
 #include "quality/dq_internal.h"
 
+#include "formats/parquet.h"
+
 #include "celeriac/stream_reader.h"
 
 #include <ctype.h>
@@ -304,6 +306,13 @@ static cel_status on_columns(void *ud, size_t ncols, const char *const *names, c
                 c->dup_name = true;
                 break;
             }
+        }
+        size_t npq = 0;
+        const parquet_column_info *pq = parquet_current_columns(&npq);
+        if (pq && j < npq && !pq[j].supported) {
+            c->unsupported = true;
+            snprintf(c->unsupported_why, sizeof c->unsupported_why, "%s",
+                     pq[j].why ? pq[j].why : "nested column");
         }
         e->ncols = j + 1;
         if (e->schema == NULL)

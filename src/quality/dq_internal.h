@@ -207,6 +207,8 @@ typedef struct dq_col {
     size_t index;
     const dq_field *field; /* mapped schema field or NULL */
     bool dup_name;         /* an earlier column has the same name */
+    bool unsupported;      /* the reader can't deliver its values (Parquet nested column) */
+    char unsupported_why[160];
     uint64_t missing, present;
     uint64_t type_invalid;
     dq_exlist type_ex;

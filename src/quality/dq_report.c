@@ -178,7 +178,7 @@ static const char *match_name(dq_match m) {
     return n[m];
 }
 
-static cel_status schema_checks(const dq_engine *e, chklist *l, cel_error *err) {
+static cel_status field_match_checks(const dq_engine *e, chklist *l, cel_error *err) {
     const dq_schema *s = e->schema;
     size_t D = s->nfields, C = e->ncols;
     dq_match m = s->match;
@@ -459,6 +459,27 @@ static cel_status field_checks(const dq_engine *e, chklist *l, cel_error *err) {
     return CEL_OK;
 oom:
     return cel_fail(err, CEL_ENOMEM, "quality: out of memory");
+}
+
+/* Schema checks: the field/column match, plus one failing check per column the reader
+ * could not deliver (Parquet nested columns: list, map, struct), so such a file is reported
+ * as "unsupported column" instead of being read wrongly. */
+static cel_status schema_checks(const dq_engine *e, chklist *l, cel_error *err) {
+    cel_status st = field_match_checks(e, l, err);
+    for (size_t j = 0; st == CEL_OK && j < e->ncols; j++) {
+        const dq_col *col = &e->cols[j];
+        if (!col->unsupported)
+            continue;
+        chk *c = chk_add(l, DQ_CAT_SCHEMA, false, "unsupportedColumn");
+        if (c == NULL)
+            return cel_fail(err, CEL_ENOMEM, "quality: out of memory");
+        snprintf(c->path, sizeof c->path, "columns[%zu]", j);
+        snprintf(c->fields, sizeof c->fields, "%.200s", col->name);
+        snprintf(c->message, sizeof c->message, "column '%.100s' is not supported: %.150s",
+                 col->name, col->unsupported_why);
+        c->params = json_pack("{s:s}", "reason", col->unsupported_why);
+    }
+    return st;
 }
 
 static cel_status build_checks(const dq_engine *e, chklist *l, cel_error *err) {

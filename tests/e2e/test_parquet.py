@@ -355,6 +355,22 @@ def test_generated_unsupported_columns_reported(generated):
     assert info["dec4"]["type"] == "decimal(4,2)"
 
 
+def test_nested_columns_fail_the_schema_check(generated, tmp_path):
+    """A nested column is a clear 'unsupported column' in the schema check, not misread."""
+    schema = tmp_path / "schema.json"
+    schema.write_text(json.dumps({"fieldsMatch": "subset", "fields": [
+        {"name": "lst", "type": "any"}, {"name": "st", "type": "any"}]}))
+    p = subprocess.run([BIN, "check", str(generated[0]), "--schema", str(schema), "--compact"],
+                       capture_output=True, text=True, timeout=300)
+    out = json.loads(p.stdout)
+    sv = out["quality"]["metrics"]["schemaValidation"]
+    assert sv["passed"] is False
+    failing = {f["fields"]: f for f in sv["failures"] if f["rule"] == "unsupportedColumn"}
+    assert set(failing) >= {"lst", "st"}, sv
+    assert "not supported" in failing["lst"]["message"]
+    assert out["quality"]["deductions"]["schema"] > 0
+
+
 def test_generated_through_check_cli(generated):
     f = generated[3]  # zstd V2
     p = subprocess.run([BIN, "check", str(f), "--compact"], capture_output=True, text=True,
