@@ -10,7 +10,6 @@ it at the end, because imports.contact is one global set (unique lower(email)) a
 validation pass takes a lock on it. Every test also uses its own email domain.
 """
 import hashlib
-import json
 import os
 import re
 import signal
