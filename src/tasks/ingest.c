@@ -745,6 +745,9 @@ static void process_s3_object(const task_ctx *c, task_outcome *out) {
             LF_I("rows_rejected", j.rejected), LF_S("reason", verdict));
         task_fail(out, "ValueError", "builtins", "ingestion %s of s3://%s/%s: %s", j.id, j.bucket,
                   j.key, verdict);
+        /* The file fails permanently (issue 7: such files end in the dead-letter queue with
+         * the reason in headers); the record keeps FAILED: the file's verdict, rejects kept. */
+        out->dead_letter = true;
         goto done;
     }
     LOG(LOG_INFO, "ingest.loaded", LF_S("task_id", c->id), LF_S("ingestion_id", j.id),

@@ -318,9 +318,9 @@ def test_bad_rows_over_threshold_fail_whole_file(make_worker, celery_app, db, s3
         (9, "field 'days_supply' -> column 'days_supply': '99999999999' is out of range for "
             "integer"),
         (10, "field 'claim_status': 'PENDING' is not one of the enum values")]
-    # a data verdict, not a processing failure: acked, not dead-lettered
-    assert "task.dead_lettered" not in w.log()
-    assert (mgmt.queue(queues[1]) or {}).get("messages", 0) == 0
+    # the file fails permanently: its message ends in the dead-letter queue with the reason
+    (m,) = dead_letters(mgmt, queues[1])
+    assert "above the reject threshold" in m["properties"]["headers"]["x-celeriac-reason"]
 
 
 # ---------------------------------------------------------------- acceptance 3
