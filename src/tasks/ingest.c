@@ -19,7 +19,8 @@
  * States (ingest.ingestion_record.status; every move is logged as ingest.status):
  *   RECEIVED -> PROCESSING -> COMPLETED        loaded (possibly with rejected rows)
  *                          -> FAILED           over the reject threshold: nothing loaded,
- *                                              rejects recorded; the message is acked
+ *                                              rejects recorded; the message is
+ *                                              dead-lettered with the reason
  *                          -> FAILED           transient error, a retry is scheduled
  *                          -> DEAD_LETTERED    given up: no strategy for the key, object
  *                                              missing/forbidden, unreadable file, target
