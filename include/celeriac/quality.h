@@ -146,6 +146,15 @@ void dq_engine_parse_failed(dq_engine *e, const cel_error *cause);
  * reading results. CEL_EIO/CEL_ENOMEM/CEL_ELIMIT on spill trouble. */
 cel_status dq_engine_finish(dq_engine *e, cel_error *err) CEL_MUST_CHECK;
 uint64_t dq_engine_rows(const dq_engine *e);
+/* Reads src with opts into the engine's sink and records the format used (in *used
+ * too, when non-NULL). Returns CEL_OK when the whole input was read, and also when the
+ * *input* was malformed — the reader's CEL_EPARSE, a reader bound CEL_ELIMIT, or
+ * CEL_EUNSUPPORTED, while the engine itself is healthy: then parse_err holds that code
+ * and message, and the caller decides (a format verdict via dq_engine_parse_failed, or
+ * a fail-fast task error). Any other failure — I/O, the source (S3), or the engine's
+ * own sink error — is returned with its message in err. Does not call finish. */
+cel_status dq_engine_read(dq_engine *e, const cel_source *src, const cel_reader_opts *opts,
+                          cel_format *used, cel_error *parse_err, cel_error *err) CEL_MUST_CHECK;
 /* True when a sink callback or finish failed (the engine's own error, not the data's). */
 bool dq_engine_failed(const dq_engine *e);
 /* Peak bytes drawn from the engine's pools (for diagnostics/benchmarks). */

@@ -3,7 +3,7 @@
  * validates and profiles a local file with the quality engine and prints JSON.
  *
  * Design: the same path a task takes, minus S3 and the database: open the file
- * as a cel_source, read it with cel_read_source into the engine's sink, finish,
+ * as a cel_source, read it into the engine (dq_engine_read), finish,
  * print {"input", "quality", "profile"} (--report quality, the default),
  * {"input", "dataset"} (--report dataset) or all of them (--report both).
  * A reader failure on the data (EPARSE, ELIMIT, EUNSUPPORTED) is a quality
@@ -84,10 +84,6 @@ static bool parse_mem(const char *s, size_t *out) {
     return true;
 }
 
-static bool is_parse_failure(cel_status st) {
-    return st == CEL_EPARSE || st == CEL_ELIMIT || st == CEL_EUNSUPPORTED;
-}
-
 int dq_check_run(const dq_check_args *a, json_t **result, cel_error *err) {
     int rc = 2;
     dq_schema *schema = NULL;
@@ -129,21 +125,14 @@ int dq_check_run(const dq_check_args *a, json_t **result, cel_error *err) {
     if (cel_file_source_open(a->file, &src, err) != CEL_OK)
         goto done;
     src_open = true;
-    cel_row_sink sink = dq_engine_sink(eng);
     cel_format used = ropts.format;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    cel_error rerr;
-    cel_error_clear(&rerr);
-    cel_status st = cel_read_source(&src, &ropts, &sink, &used, &rerr);
-    if (st != CEL_OK) {
-        if (dq_engine_failed(eng) || !is_parse_failure(st)) {
-            cel_fail(err, st, "%s", rerr.msg);
-            goto done;
-        }
-        dq_engine_parse_failed(eng, &rerr);
-    }
-    dq_engine_set_format(eng, used);
+    cel_error perr;
+    if (dq_engine_read(eng, &src, &ropts, &used, &perr, err) != CEL_OK)
+        goto done;
+    if (perr.code != CEL_OK)
+        dq_engine_parse_failed(eng, &perr);
     if (dq_engine_finish(eng, err) != CEL_OK)
         goto done;
     clock_gettime(CLOCK_MONOTONIC, &t1);

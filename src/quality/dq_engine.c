@@ -262,6 +262,27 @@ bool dq_engine_failed(const dq_engine *e) {
     return e->broken;
 }
 
+cel_status dq_engine_read(dq_engine *e, const cel_source *src, const cel_reader_opts *opts,
+                          cel_format *used, cel_error *parse_err, cel_error *err) {
+    cel_row_sink sink = dq_engine_sink(e);
+    cel_format fmt = opts ? opts->format : CEL_FMT_AUTO;
+    cel_error rerr = {0};
+    cel_error_clear(parse_err);
+    cel_status st = cel_read_source(src, opts, &sink, &fmt, &rerr);
+    dq_engine_set_format(e, fmt);
+    if (used)
+        *used = fmt;
+    if (st == CEL_OK)
+        return CEL_OK;
+    bool data =
+        !dq_engine_failed(e) && (st == CEL_EPARSE || st == CEL_ELIMIT || st == CEL_EUNSUPPORTED);
+    if (data) {
+        cel_fail(parse_err, st, "%s", rerr.msg);
+        return CEL_OK;
+    }
+    return cel_fail(err, st, "%s", rerr.msg);
+}
+
 size_t dq_engine_pool_peak(const dq_engine *e) {
     return e->pool_q.peak + e->pool_d.peak + e->pool_k.peak;
 }

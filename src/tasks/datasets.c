@@ -548,20 +548,12 @@ static cel_status ds_parse(ds_job *j, dq_engine **eng_out, cel_error *err) {
     src_open = true;
     cel_reader_opts ro;
     ds_reader_opts(j, &ro);
-    cel_row_sink sink = dq_engine_sink(eng);
-    cel_format used = CEL_FMT_AUTO;
-    cel_error rerr = {0};
-    cel_status rst = cel_read_source(&src, &ro, &sink, &used, &rerr);
-    j->format = used;
-    dq_engine_set_format(eng, used);
-    if (rst != CEL_OK) {
-        bool data = !dq_engine_failed(eng) &&
-                    (rst == CEL_EPARSE || rst == CEL_EUNSUPPORTED || rst == CEL_ELIMIT);
-        if (data)
-            st = cel_fail(err, rst, "invalid %s upload s3://%s/%s: %s", cel_format_name(used),
-                          j->upload_bucket, j->upload_key, rerr.msg);
-        else
-            st = cel_fail(err, rst, "%s", rerr.msg);
+    cel_error perr;
+    if ((st = dq_engine_read(eng, &src, &ro, &j->format, &perr, err)) != CEL_OK)
+        goto out;
+    if (perr.code != CEL_OK) {
+        st = cel_fail(err, perr.code, "invalid %s upload s3://%s/%s: %s",
+                      cel_format_name(j->format), j->upload_bucket, j->upload_key, perr.msg);
         goto out;
     }
     if ((st = dq_engine_finish(eng, err)) != CEL_OK)

@@ -129,19 +129,13 @@ static cel_status run_engine(s3_client *s3, dq_job *j, dq_engine **eng_out, cel_
     if (schema)
         dq_schema_reader_opts(schema, &ropts);
     cel_reader_opts_defaults(&ropts);
-    cel_row_sink sink = dq_engine_sink(eng);
-    cel_format used = CEL_FMT_AUTO;
-    cel_error rerr = {0};
-    cel_status rst = cel_read_source(&src, &ropts, &sink, &used, &rerr);
-    *fmt_out = used;
-    dq_engine_set_format(eng, used);
-    if (rst == CEL_EPARSE || rst == CEL_ELIMIT || rst == CEL_EUNSUPPORTED) {
-        LOG(LOG_WARNING, "dq.parse_failed", LF_S("bucket", j->bucket), LF_S("key", j->key),
-            LF_S("error", rerr.msg));
-        dq_engine_parse_failed(eng, &rerr);
-    } else if (rst != CEL_OK) {
-        st = cel_fail(err, rst, "%s", rerr.msg);
+    cel_error perr;
+    if ((st = dq_engine_read(eng, &src, &ropts, fmt_out, &perr, err)) != CEL_OK)
         goto out;
+    if (perr.code != CEL_OK) {
+        LOG(LOG_WARNING, "dq.parse_failed", LF_S("bucket", j->bucket), LF_S("key", j->key),
+            LF_S("error", perr.msg));
+        dq_engine_parse_failed(eng, &perr);
     }
     st = dq_engine_finish(eng, err);
 out:
