@@ -422,18 +422,8 @@ void ctl_handle(sup *s, const brk_delivery *d) {
         json_object_set(reply, s->cfg->hostname, value);
         char *text = json_dumps(reply, JSON_COMPACT);
         json_t *headers = json_pack("{sssI}", "ticket", ticket, "clock", (json_int_t)s->clock);
-        brk_msg m = {.exchange = rex,
-                     .routing_key = rkey,
-                     .body = text,
-                     .body_len = text ? strlen(text) : 0,
-                     .content_type = "application/json",
-                     .content_encoding = "utf-8",
-                     .headers = headers,
-                     .delivery_mode = 1,
-                     .priority = 0,
-                     .no_wait = true};
         cel_error err = {0};
-        if (text && brk_publish(s->b, &m, &err) != CEL_OK)
+        if (text && sup_publish_nowait(s, rex, rkey, text, headers, &err) != CEL_OK)
             LOG(LOG_WARNING, "control.reply_failed", LF_S("method", method),
                 LF_S("error", err.msg));
         free(text);

@@ -61,18 +61,8 @@ static void publish(sup *s, const char *type, json_t *ev) {
         json_decref(headers);
         return;
     }
-    brk_msg m = {.exchange = "celeryev",
-                 .routing_key = rk,
-                 .body = body,
-                 .body_len = strlen(body),
-                 .content_type = "application/json",
-                 .content_encoding = "utf-8",
-                 .headers = headers,
-                 .delivery_mode = 1,
-                 .priority = 0,
-                 .no_wait = true};
     cel_error err = {0};
-    if (brk_publish(s->b, &m, &err) != CEL_OK)
+    if (sup_publish_nowait(s, "celeryev", rk, body, headers, &err) != CEL_OK)
         LOG(LOG_WARNING, "event.publish_failed", LF_S("type", type), LF_S("error", err.msg));
     free(body);
     json_decref(headers);

@@ -98,6 +98,10 @@ typedef struct sup {
 
 /* supervisor.c */
 void sup_ack(sup *s, const brk_delivery *d);
+/* Publishes a transient JSON message without waiting for its confirm (events, control
+ * replies: monitoring data that must never delay a task's ack). */
+cel_status sup_publish_nowait(sup *s, const char *exchange, const char *routing_key,
+                              const char *body, json_t *headers, cel_error *err);
 bool sup_publish_state(sup *s, const cmsg_task *t, const char *status, json_t *result,
                        const char *traceback);
 void sup_revoke_job(sup *s, job *j, const char *reason);

@@ -127,6 +127,23 @@ void sup_ack(sup *s, const brk_delivery *d) {
     ack(s, d);
 }
 
+cel_status sup_publish_nowait(sup *s, const char *exchange, const char *routing_key,
+                              const char *body, json_t *headers, cel_error *err) {
+    if (!s->b || !brk_alive(s->b))
+        return cel_fail(err, CEL_EBROKER, "broker connection is down");
+    brk_msg m = {.exchange = exchange,
+                 .routing_key = routing_key,
+                 .body = body,
+                 .body_len = strlen(body),
+                 .content_type = "application/json",
+                 .content_encoding = "utf-8",
+                 .headers = headers,
+                 .delivery_mode = 1,
+                 .priority = 0,
+                 .no_wait = true};
+    return brk_publish(s->b, &m, err);
+}
+
 /* Publishes a result body to reply_to (default exchange), waiting for the confirm. */
 static cel_status publish_result(sup *s, const char *reply_to, const char *task_id,
                                  const char *body, cel_error *err) {
