@@ -121,6 +121,9 @@ typedef struct dq_options {
     bool no_header;       /* CSV without header: map fields by position */
     size_t sample_rows;   /* reservoir size, 1..50; 0 = 25 */
     uint64_t seed;        /* reservoir PRNG seed; 0 = a fixed default */
+    unsigned threads;     /* threads for the read and finish, the caller's included;
+                             0 or 1 = all in the caller's thread. Results are the same
+                             for every value (see dq_parallel.c) */
 } dq_options;
 
 /* Zeroes o and reads CELERIAC_DQ_MEMORY_BUDGET ("268435456", "256M", "1GiB", ...).

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -38,6 +39,8 @@ static void usage(FILE *f) {
             "  --memory-budget SIZE   engine memory budget, e.g. 256M (default:\n"
             "                         $CELERIAC_DQ_MEMORY_BUDGET or 256 MiB)\n"
             "  --tmp-dir DIR          spill directory (default: $TMPDIR or /tmp)\n"
+            "  --threads N            threads, 1..64 (default: one per online CPU); the\n"
+            "                         results do not depend on it\n"
             "  --compact              one-line JSON\n"
             "  -h, --help             this text\n\n"
             "exit status: 0 passed, 1 failed (score < 80), 2 usage/schema/I/O error\n");
@@ -107,6 +110,11 @@ int dq_check_run(const dq_check_args *a, json_t **result, cel_error *err) {
     if (a->memory_budget)
         opts.memory_budget = a->memory_budget;
     opts.tmp_dir = a->tmp_dir;
+    opts.threads = a->threads;
+    if (opts.threads == 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        opts.threads = n < 1 ? 1 : n > DQ_CHECK_MAX_THREADS ? DQ_CHECK_MAX_THREADS : (unsigned)n;
+    }
     opts.dataset_report = want_dataset;
     if (a->schema_path && dq_schema_load(a->schema_path, &schema, err) != CEL_OK)
         goto done;
@@ -133,6 +141,8 @@ int dq_check_run(const dq_check_args *a, json_t **result, cel_error *err) {
         goto done;
     if (perr.code != CEL_OK)
         dq_engine_parse_failed(eng, &perr);
+    struct timespec tr;
+    clock_gettime(CLOCK_MONOTONIC, &tr);
     if (dq_engine_finish(eng, err) != CEL_OK)
         goto done;
     clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -151,6 +161,10 @@ int dq_check_run(const dq_check_args *a, json_t **result, cel_error *err) {
     json_object_set_new(
         input, "seconds",
         json_real((double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9));
+    json_object_set_new(
+        input, "readSeconds",
+        json_real((double)(tr.tv_sec - t0.tv_sec) + (double)(tr.tv_nsec - t0.tv_nsec) / 1e9));
+    json_object_set_new(input, "threads", json_integer((json_int_t)opts.threads));
     json_object_set_new(input, "poolPeakBytes", json_integer((json_int_t)dq_engine_pool_peak(eng)));
     if (a->schema_path)
         json_object_set_new(input, "schema", json_string(a->schema_path));
@@ -194,7 +208,7 @@ done:
 int cmd_check(int argc, char **argv) {
     dq_check_args a;
     memset(&a, 0, sizeof a);
-    const char *mem = NULL;
+    const char *mem = NULL, *threads = NULL;
     bool compact = false, bad = false;
     for (int i = 1; i < argc && !bad; i++) {
         const char *v;
@@ -211,6 +225,8 @@ int cmd_check(int argc, char **argv) {
             mem = v;
         } else if ((v = opt_value(argc, argv, &i, "--tmp-dir", &bad)) != NULL) {
             a.tmp_dir = v;
+        } else if ((v = opt_value(argc, argv, &i, "--threads", &bad)) != NULL) {
+            threads = v;
         } else if (strcmp(argv[i], "--compact") == 0) {
             compact = true;
         } else if (!bad && argv[i][0] == '-' && argv[i][1] != '\0') {
@@ -227,6 +243,18 @@ int cmd_check(int argc, char **argv) {
     if (!bad && mem && !parse_mem(mem, &a.memory_budget)) {
         fprintf(stderr, "celeriac check: --memory-budget: '%s' is not a size (e.g. 256M)\n", mem);
         bad = true;
+    }
+    if (!bad && threads) {
+        char *end = NULL;
+        unsigned long t = strtoul(threads, &end, 10);
+        if (end == threads || *end != '\0' || threads[0] == '-' || t < 1 ||
+            t > DQ_CHECK_MAX_THREADS) {
+            fprintf(stderr, "celeriac check: --threads: '%s' is not a number from 1 to %d\n",
+                    threads, DQ_CHECK_MAX_THREADS);
+            bad = true;
+        } else {
+            a.threads = (unsigned)t;
+        }
     }
     if (!bad && a.file == NULL) {
         fprintf(stderr, "celeriac check: FILE is required\n");

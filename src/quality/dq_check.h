@@ -20,7 +20,10 @@ typedef struct dq_check_args {
     const char *report;      /* "quality" (default), "dataset", "both" */
     const char *tmp_dir;     /* NULL: $TMPDIR or /tmp */
     size_t memory_budget;    /* 0: $CELERIAC_DQ_MEMORY_BUDGET or the default */
+    unsigned threads;        /* 0: one per online CPU, at most DQ_CHECK_MAX_THREADS */
 } dq_check_args;
+
+#define DQ_CHECK_MAX_THREADS 64
 
 /* Validates and profiles a->file. Returns the exit status of `celeriac check`:
  * 0 passed (or a dataset-only report), 1 quality failed, 2 error. On 0 and 1

@@ -268,7 +268,8 @@ cel_status dq_engine_read(dq_engine *e, const cel_source *src, const cel_reader_
     cel_format fmt = opts ? opts->format : CEL_FMT_AUTO;
     cel_error rerr = {0};
     cel_error_clear(parse_err);
-    cel_status st = cel_read_source(src, opts, &sink, &fmt, &rerr);
+    cel_status st = e->opts.threads > 1 ? dq_par_read(e, src, opts, &fmt, &rerr)
+                                        : cel_read_source(src, opts, &sink, &fmt, &rerr);
     dq_engine_set_format(e, fmt);
     if (used)
         *used = fmt;
@@ -289,7 +290,7 @@ size_t dq_engine_pool_peak(const dq_engine *e) {
 
 /* ---------------------------------------------------------------- columns */
 
-static cel_status on_columns(void *ud, size_t ncols, const char *const *names, cel_error *err) {
+cel_status dq_on_columns(void *ud, size_t ncols, const char *const *names, cel_error *err) {
     dq_engine *e = ud;
     if (ncols < e->ncols)
         return cel_fail(err, CEL_EINTERNAL,
@@ -557,13 +558,14 @@ static cel_status profile_cell(dq_engine *e, dq_col *c, const cel_value *v, cons
     return CEL_OK;
 }
 
-static void sample_row(dq_engine *e, uint64_t row, uint64_t line, size_t ncols,
-                       const cel_value *vals) {
+/* Vitter's Algorithm R; ordinal = 1-based position of the row in the stream. */
+static void sample_row(dq_engine *e, uint64_t ordinal, uint64_t row, uint64_t line, size_t ncols,
+                       const cel_value *vals, const dq_cell *cells) {
     size_t k = e->opts.sample_rows, slot;
-    if (e->rows <= k) {
-        slot = (size_t)(e->rows - 1);
+    if (ordinal <= k) {
+        slot = (size_t)(ordinal - 1);
     } else {
-        uint64_t j = dq_rand_next(&e->rng) % e->rows;
+        uint64_t j = dq_rand_next(&e->rng) % ordinal;
         if (j >= k)
             return;
         slot = (size_t)j;
@@ -575,7 +577,7 @@ static void sample_row(dq_engine *e, uint64_t row, uint64_t line, size_t ncols,
     dbuf_reset(&s->cells);
     for (size_t j = 0; j < ncols; j++) {
         const cel_value *v = &vals[j];
-        unsigned char kind = e->cells[j].missing ? 0xFF : (unsigned char)v->kind;
+        unsigned char kind = cells[j].missing ? 0xFF : (unsigned char)v->kind;
         char tmp[DQ_SAMPLE_TEXT + 1];
         size_t len = 0;
         if (kind != 0xFF && v->s)
@@ -609,56 +611,49 @@ static void key_example(dq_engine *e, dq_ukey *uk, const cel_value *vals, uint64
     dq_exlist_add(&uk->ex, row, line, buf, o, first);
 }
 
-static cel_status on_row(void *ud, uint64_t row_number, uint64_t line, size_t ncols,
-                         const cel_value *vals, cel_error *err) {
-    dq_engine *e = ud;
-    cel_status st = CEL_OK;
-    if (e->finished)
-        return cel_fail(err, CEL_EINTERNAL, "quality: row after finish");
-    if (ncols != e->ncols)
-        return cel_fail(err, CEL_EINTERNAL, "quality: row %llu has %zu cells, %zu columns known",
-                        (unsigned long long)row_number, ncols, e->ncols);
-    e->rows++;
-    uint64_t row = row_number ? row_number : e->rows;
-    bool complete = true;
-    for (size_t j = 0; j < ncols; j++) {
-        dq_col *c = &e->cols[j];
-        const cel_value *v = &vals[j];
-        dq_cell *cell = &e->cells[j];
-        const dq_field *f = c->field;
-        cell->missing = is_missing(e, f, v);
-        if (cell->missing) {
-            c->missing++;
-            e->missing_cells++;
-            complete = false;
-            if (f && (f->required || f->in_pk))
-                dq_exlist_add(&c->missing_ex, row, line, NULL, 0, 0);
-            continue;
-        }
-        c->present++;
-        dq_cast(f, v, cell, &e->scratch);
-        if (f) {
-            if (!cell->valid) {
-                c->type_invalid++;
-                dq_exlist_add(&c->type_ex, row, line, v->s, v->s ? v->len : 0, 0);
-            } else if (f->has_bounds) {
-                unsigned m = dq_check_bounds(f, v, cell, &e->scratch);
-                if (m) {
-                    for (int b = 0; b < DQ_B_COUNT; b++)
-                        if (m & (1u << b))
-                            c->bound_cnt[b]++;
-                    c->bound_cells++;
-                    dq_exlist_add(&c->bound_ex, row, line, v->s, v->s ? v->len : 0, m);
-                }
+cel_status dq_col_cell(dq_engine *e, dbuf *scratch, size_t j, const cel_value *v, dq_cell *cell,
+                       uint64_t row, uint64_t line, cel_error *err) {
+    dq_col *c = &e->cols[j];
+    const dq_field *f = c->field;
+    cell->missing = is_missing(e, f, v);
+    if (cell->missing) {
+        c->missing++;
+        if (f && (f->required || f->in_pk))
+            dq_exlist_add(&c->missing_ex, row, line, NULL, 0, 0);
+        return CEL_OK;
+    }
+    c->present++;
+    dq_cast(f, v, cell, scratch);
+    if (f) {
+        if (!cell->valid) {
+            c->type_invalid++;
+            dq_exlist_add(&c->type_ex, row, line, v->s, v->s ? v->len : 0, 0);
+        } else if (f->has_bounds) {
+            unsigned m = dq_check_bounds(f, v, cell, scratch);
+            if (m) {
+                for (int b = 0; b < DQ_B_COUNT; b++)
+                    if (m & (1u << b))
+                        c->bound_cnt[b]++;
+                c->bound_cells++;
+                dq_exlist_add(&c->bound_ex, row, line, v->s, v->s ? v->len : 0, m);
             }
         }
-        st = profile_cell(e, c, v, cell, row, line, err);
-        if (st != CEL_OK)
-            goto fail;
+    }
+    return profile_cell(e, c, v, cell, row, line, err);
+}
+
+cel_status dq_row_tail(dq_engine *e, uint64_t ordinal, uint64_t row, uint64_t line, size_t ncols,
+                       const cel_value *vals, const dq_cell *cells, const cel_row_extra *extra,
+                       cel_error *err) {
+    bool complete = true;
+    for (size_t j = 0; j < ncols; j++) {
+        if (cells[j].missing) {
+            e->missing_cells++;
+            complete = false;
+        }
     }
     if (complete)
         e->complete_rows++;
-    const cel_row_extra *extra = cel_reader_row_extra();
     bool has_text = false, has_absent = false;
     for (size_t j = 0; j < ncols && !(has_text && has_absent); j++) {
         has_text |= vals[j].kind == CEL_V_TEXT;
@@ -678,19 +673,19 @@ static cel_status on_row(void *ud, uint64_t row_number, uint64_t line, size_t nc
         bool skip = false;
         for (size_t p = 0; p < uk->def->n && !skip; p++) {
             long col = e->field_col[uk->def->fields[p]];
-            if (col < 0 || e->cells[col].missing)
+            if (col < 0 || cells[col].missing)
                 skip = true;
             else
-                h = dq_h128_combine(h, e->cells[col].key);
+                h = dq_h128_combine(h, cells[col].key);
         }
         if (skip) {
             uk->skipped++;
             continue;
         }
         uint64_t first = 0;
-        st = dq_keyset_add(uk->ks, h, row, uk->ex.n < DQ_EXAMPLES ? &first : NULL, err);
+        cel_status st = dq_keyset_add(uk->ks, h, row, uk->ex.n < DQ_EXAMPLES ? &first : NULL, err);
         if (st != CEL_OK)
-            goto fail;
+            return st;
         if (first)
             key_example(e, uk, vals, row, line, first);
     }
@@ -698,12 +693,41 @@ static cel_status on_row(void *ud, uint64_t row_number, uint64_t line, size_t nc
         static const dq_h128 null_key = {0x6e756c6c6e756c6cULL, 0x4e554c4c4e554c4cULL};
         dq_h128 h = {ncols, 0x726f777365740000ULL};
         for (size_t j = 0; j < ncols; j++)
-            h = dq_h128_combine(h, e->cells[j].missing ? null_key : e->cells[j].key);
-        st = dq_keyset_add(e->rowset, h, row, NULL, err);
+            h = dq_h128_combine(h, cells[j].missing ? null_key : cells[j].key);
+        cel_status st = dq_keyset_add(e->rowset, h, row, NULL, err);
+        if (st != CEL_OK)
+            return st;
+    }
+    sample_row(e, ordinal, row, line, ncols, vals, cells);
+    return CEL_OK;
+}
+
+cel_status dq_row_check(dq_engine *e, uint64_t row_number, size_t ncols, cel_error *err) {
+    if (e->finished)
+        return cel_fail(err, CEL_EINTERNAL, "quality: row after finish");
+    if (ncols != e->ncols)
+        return cel_fail(err, CEL_EINTERNAL, "quality: row %llu has %zu cells, %zu columns known",
+                        (unsigned long long)row_number, ncols, e->ncols);
+    return CEL_OK;
+}
+
+/* The single-threaded sink: every cell, then the row's own checks, in place. */
+static cel_status on_row(void *ud, uint64_t row_number, uint64_t line, size_t ncols,
+                         const cel_value *vals, cel_error *err) {
+    dq_engine *e = ud;
+    cel_status st = dq_row_check(e, row_number, ncols, err);
+    if (st != CEL_OK)
+        goto fail;
+    e->rows++;
+    uint64_t row = row_number ? row_number : e->rows;
+    for (size_t j = 0; j < ncols; j++) {
+        st = dq_col_cell(e, &e->scratch, j, &vals[j], &e->cells[j], row, line, err);
         if (st != CEL_OK)
             goto fail;
     }
-    sample_row(e, row, line, ncols, vals);
+    st = dq_row_tail(e, e->rows, row, line, ncols, vals, e->cells, cel_reader_row_extra(), err);
+    if (st != CEL_OK)
+        goto fail;
     return CEL_OK;
 fail:
     e->broken = true;
@@ -711,7 +735,7 @@ fail:
 }
 
 cel_row_sink dq_engine_sink(dq_engine *e) {
-    cel_row_sink s = {.ud = e, .on_columns = on_columns, .on_row = on_row};
+    cel_row_sink s = {.ud = e, .on_columns = dq_on_columns, .on_row = on_row};
     return s;
 }
 
@@ -782,24 +806,39 @@ static cel_status finish_column(dq_col *c, cel_error *err) {
     return dq_numstore_scan(c->ns, scan_visit, &s, err);
 }
 
+size_t dq_finish_tasks(const dq_engine *e) {
+    return e->nukeys + 1 + e->ncols;
+}
+
+cel_status dq_finish_task(dq_engine *e, size_t t, cel_error *err) {
+    if (t < e->nukeys)
+        return dq_keyset_finish(e->ukeys[t].ks, err);
+    if (t == e->nukeys)
+        return e->rowset ? dq_keyset_finish(e->rowset, err) : CEL_OK;
+    return finish_column(&e->cols[t - e->nukeys - 1], err);
+}
+
 cel_status dq_engine_finish(dq_engine *e, cel_error *err) {
     if (e->finished)
         return cel_fail(err, CEL_EINTERNAL, "quality: dq_engine_finish called twice");
     e->finished = true;
     if (e->broken)
         return cel_fail(err, CEL_EINTERNAL, "quality: the engine failed during the read");
-    cel_status st = CEL_OK;
-    for (size_t k = 0; k < e->nukeys && st == CEL_OK; k++) {
+    for (size_t k = 0; k < e->nukeys; k++) {
         dq_ukey *uk = &e->ukeys[k];
         for (size_t p = 0; p < uk->def->n; p++)
             if (e->field_col[uk->def->fields[p]] < 0)
                 uk->absent = true;
-        st = dq_keyset_finish(uk->ks, err);
     }
-    if (st == CEL_OK && e->rowset)
-        st = dq_keyset_finish(e->rowset, err);
-    for (size_t j = 0; j < e->ncols && st == CEL_OK; j++)
-        st = finish_column(&e->cols[j], err);
+    /* key sets and columns are independent of each other: with threads, in parallel */
+    cel_status st = CEL_OK;
+    if (e->opts.threads > 1) {
+        st = dq_par_finish(e, err);
+    } else {
+        size_t n = dq_finish_tasks(e);
+        for (size_t t = 0; t < n && st == CEL_OK; t++)
+            st = dq_finish_task(e, t, err);
+    }
     if (st != CEL_OK)
         e->broken = true;
     return st;

@@ -15,6 +15,7 @@
 #define CELERIAC_DQ_INTERNAL_H
 
 #include "celeriac/quality.h"
+#include "celeriac/stream_reader.h"
 #include "quality/dq_sketch.h"
 #include "quality/dq_spill.h"
 #include "quality/dq_value.h"
@@ -283,6 +284,32 @@ struct dq_engine {
 void dq_exlist_add(dq_exlist *l, uint64_t row, uint64_t line, const char *s, size_t n,
                    uint64_t what);
 void dq_exlist_free(dq_exlist *l);
+
+/* The engine's steps, shared by the single-threaded sink (dq_engine.c) and the
+ * column-parallel pipeline (dq_parallel.c). A column's cells must reach
+ * dq_col_cell in row order, one thread at a time per column; dq_row_tail runs
+ * for each row in order, after that row's cells. */
+cel_status dq_on_columns(void *ud, size_t ncols, const char *const *names, cel_error *err);
+/* Rejects a row after finish or with the wrong cell count. */
+cel_status dq_row_check(dq_engine *e, uint64_t row_number, size_t ncols, cel_error *err);
+/* Column j's part of one row: missing?, cast, bounds, profile. scratch: the
+ * calling thread's own. */
+cel_status dq_col_cell(dq_engine *e, dbuf *scratch, size_t j, const cel_value *v, dq_cell *cell,
+                       uint64_t row, uint64_t line, cel_error *err);
+/* The row's own part: completeness, shape, unique keys, duplicate rows, sample.
+ * ordinal: the row's 1-based position in the stream. */
+cel_status dq_row_tail(dq_engine *e, uint64_t ordinal, uint64_t row, uint64_t line, size_t ncols,
+                       const cel_value *vals, const dq_cell *cells, const cel_row_extra *extra,
+                       cel_error *err);
+/* End-of-stream work as independent tasks 0..dq_finish_tasks()-1 (key sets,
+ * duplicate rows, columns); any order, any thread, each once. */
+size_t dq_finish_tasks(const dq_engine *e);
+cel_status dq_finish_task(dq_engine *e, size_t t, cel_error *err);
+/* dq_parallel.c: cel_read_source into the engine with opts.threads threads, and
+ * the finish tasks spread over them. */
+cel_status dq_par_read(dq_engine *e, const cel_source *src, const cel_reader_opts *opts,
+                       cel_format *fmt, cel_error *err);
+cel_status dq_par_finish(dq_engine *e, cel_error *err);
 
 /* numeric-ish per the profile (inferred/declared number) and per the dataset report */
 bool dq_col_profile_numeric(const dq_col *c);

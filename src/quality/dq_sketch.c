@@ -63,17 +63,28 @@ uint64_t dq_rand_next(uint64_t *state) {
 
 /* ---------------------------------------------------------------- pool */
 
+/* Atomic, so columns worked on by different threads (dq_parallel.c) can share one
+ * budget: a compare-and-swap loop never lets `used` pass the limit. */
 bool dq_pool_take(dq_pool *p, size_t n) {
-    if (n > p->limit || p->used > p->limit - n)
-        return false;
-    p->used += n;
-    if (p->used > p->peak)
-        p->peak = p->used;
+    size_t used = __atomic_load_n(&p->used, __ATOMIC_RELAXED);
+    do {
+        if (n > p->limit || used > p->limit - n)
+            return false;
+    } while (!__atomic_compare_exchange_n(&p->used, &used, used + n, true, __ATOMIC_RELAXED,
+                                          __ATOMIC_RELAXED));
+    size_t now = used + n;
+    size_t peak = __atomic_load_n(&p->peak, __ATOMIC_RELAXED);
+    while (now > peak && !__atomic_compare_exchange_n(&p->peak, &peak, now, true, __ATOMIC_RELAXED,
+                                                      __ATOMIC_RELAXED))
+        ;
     return true;
 }
 
 void dq_pool_give(dq_pool *p, size_t n) {
-    p->used = n > p->used ? 0 : p->used - n;
+    size_t used = __atomic_load_n(&p->used, __ATOMIC_RELAXED);
+    while (!__atomic_compare_exchange_n(&p->used, &used, n > used ? 0 : used - n, true,
+                                        __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+        ;
 }
 
 /* ---------------------------------------------------------------- HyperLogLog */

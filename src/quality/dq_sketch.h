@@ -35,8 +35,9 @@ dq_h128 dq_h128_combine(dq_h128 acc, dq_h128 x);
 /* splitmix64 step: deterministic, seeded by *state. */
 uint64_t dq_rand_next(uint64_t *state);
 
-/* A byte budget. take() returns false (and changes nothing) when n would exceed
- * the limit. peak records the highest use seen. */
+/* A byte budget, safe to share between threads (take and give are atomic).
+ * take() returns false (and changes nothing) when n would exceed the limit. peak
+ * records the highest use seen. */
 typedef struct dq_pool {
     size_t limit, used, peak;
 } dq_pool;
