@@ -126,8 +126,9 @@ typedef struct dq_options {
                              for every value (see dq_parallel.c) */
 } dq_options;
 
-/* Zeroes o and reads CELERIAC_DQ_MEMORY_BUDGET ("268435456", "256M", "1GiB", ...).
- * CEL_ECONFIG naming the variable when it is malformed or below 4 MiB. */
+/* Zeroes o and reads CELERIAC_DQ_MEMORY_BUDGET ("268435456", "256M", "1GiB", ...)
+ * and CELERIAC_DQ_THREADS (1..64; unset = 0). CEL_ECONFIG naming the variable
+ * when it is malformed (or the budget below 4 MiB). */
 cel_status dq_options_from_env(dq_options *o, cel_error *err) CEL_MUST_CHECK;
 
 typedef struct dq_engine dq_engine;

@@ -39,8 +39,8 @@ static void usage(FILE *f) {
             "  --memory-budget SIZE   engine memory budget, e.g. 256M (default:\n"
             "                         $CELERIAC_DQ_MEMORY_BUDGET or 256 MiB)\n"
             "  --tmp-dir DIR          spill directory (default: $TMPDIR or /tmp)\n"
-            "  --threads N            threads, 1..64 (default: one per online CPU); the\n"
-            "                         results do not depend on it\n"
+            "  --threads N            threads, 1..64 (default: $CELERIAC_DQ_THREADS or one\n"
+            "                         per online CPU); the results do not depend on it\n"
             "  --compact              one-line JSON\n"
             "  -h, --help             this text\n\n"
             "exit status: 0 passed, 1 failed (score < 80), 2 usage/schema/I/O error\n");
@@ -110,7 +110,8 @@ int dq_check_run(const dq_check_args *a, json_t **result, cel_error *err) {
     if (a->memory_budget)
         opts.memory_budget = a->memory_budget;
     opts.tmp_dir = a->tmp_dir;
-    opts.threads = a->threads;
+    if (a->threads)
+        opts.threads = a->threads;
     if (opts.threads == 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         opts.threads = n < 1 ? 1 : n > DQ_CHECK_MAX_THREADS ? DQ_CHECK_MAX_THREADS : (unsigned)n;

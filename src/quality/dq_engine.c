@@ -105,6 +105,16 @@ cel_status dq_options_from_env(dq_options *o, cel_error *err) {
                             "CELERIAC_DQ_MEMORY_BUDGET: %zu bytes is below the minimum 4 MiB",
                             o->memory_budget);
     }
+    const char *t = getenv("CELERIAC_DQ_THREADS");
+    if (t && *t) {
+        char *end = NULL;
+        errno = 0;
+        unsigned long n = strtoul(t, &end, 10);
+        if (end == t || *end != '\0' || errno != 0 || t[0] == '-' || n < 1 || n > 64)
+            return cel_fail(err, CEL_ECONFIG,
+                            "CELERIAC_DQ_THREADS: '%.60s' is not a number from 1 to 64", t);
+        o->threads = (unsigned)n;
+    }
     return CEL_OK;
 }
 

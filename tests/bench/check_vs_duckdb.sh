@@ -4,6 +4,8 @@
 # the same generated CSV (>= 800 MB by default), plus an RSS flatness check:
 # `celeriac check` on the same generator at N and 2N rows. Wall-clock MB/s and
 # CPU-time MB/s are both printed: on a shared machine the CPU figure is steadier.
+# celeriac runs with --threads 2 and --threads 1 (DuckDB with 1 and 2 threads);
+# the last line compares celeriac -t2 with DuckDB's 2 threads and pandas' memory.
 #
 # Usage: tests/bench/check_vs_duckdb.sh [--mb 820] [--dir DIR] [--keep]
 #   CELERIAC_BIN   celeriac binary (default: builds a RelWithDebInfo (-O2) build without sanitizers in build-bench/)
@@ -105,18 +107,20 @@ measure() { # measure LABEL FILE_BYTES CMD...
     cpu=$(awk -F': ' '/User time|System time/ {s += $2} END {print s}' "$log")
     if [ $rc -gt 1 ]; then
         echo "$label failed (exit $rc):" >&2; tail -5 "$log" >&2
-        printf '%-34s %10s %10s %10s %10s %12s\n' "$label" "failed" "-" "-" "-" "-" >> "$RESULTS"
+        printf '%-38s %10s %10s %10s %10s %12s\n' "$label" "failed" "-" "-" "-" "-" >> "$RESULTS"
         return 0
     fi
     awk -v l="$label" -v b="$bytes" -v w="$wall" -v c="$cpu" -v r="$rss" \
-        'BEGIN { printf "%-34s %10.1f %10.2f %10.2f %10.1f %12.1f\n", l, b / 1e6 / w, w, c, b / 1e6 / c, r / 1024 }' >> "$RESULTS"
+        'BEGIN { printf "%-38s %10.1f %10.2f %10.2f %10.1f %12.1f\n", l, b / 1e6 / w, w, c, b / 1e6 / c, r / 1024 }' >> "$RESULTS"
 }
 
 echo "== celeriac check" >&2
-measure "celeriac check --schema (2N rows)" "$SIZE" "$CELERIAC_BIN" check "$BIG" --schema "$SCHEMA" --compact
-cp "$DIR/out.json" "$DIR/celeriac-big.json"
-measure "celeriac check --schema (N rows)" "$SIZE_HALF" "$CELERIAC_BIN" check "$SMALL" --schema "$SCHEMA" --compact
-measure "celeriac check, no schema (2N)" "$SIZE" "$CELERIAC_BIN" check "$BIG" --compact
+for t in 2 1; do
+    measure "celeriac check -t$t --schema (2N rows)" "$SIZE" "$CELERIAC_BIN" check "$BIG" --schema "$SCHEMA" --compact --threads $t
+    [ $t = 2 ] && cp "$DIR/out.json" "$DIR/celeriac-big.json"
+    measure "celeriac check -t$t --schema (N rows)" "$SIZE_HALF" "$CELERIAC_BIN" check "$SMALL" --schema "$SCHEMA" --compact --threads $t
+done
+measure "celeriac check -t2, no schema (2N)" "$SIZE" "$CELERIAC_BIN" check "$BIG" --compact --threads 2
 
 DUCK="$CACHE/duckdb-node-api"
 if [ ! -d "$DUCK/node_modules/@duckdb/node-api" ]; then
@@ -147,12 +151,23 @@ df = pd.read_csv(sys.argv[1])
 print(df.describe(include="all").to_json())
 print(df.isna().sum().to_json())' "$BIG"
 
-PEAK_BIG=$(sed -n 1p "$RESULTS" | awk '{print $NF}')
-PEAK_HALF=$(sed -n 2p "$RESULTS" | awk '{print $NF}')
+col() { # col LINE FIELD-FROM-THE-END (0 = last)
+    sed -n "$1p" "$RESULTS" | awk -v k="$2" '{print $(NF - k)}'
+}
 echo
 echo "file: $BIG, $(awk -v b="$SIZE" 'BEGIN{printf "%.1f", b/1e6}') MB, $ROWS rows; half: $HALF rows"
-printf '%-34s %10s %10s %10s %10s %12s\n' "tool" "MB/s" "wall s" "cpu s" "MB/cpu-s" "peak RSS MB"
+printf '%-38s %10s %10s %10s %10s %12s\n' "tool" "MB/s" "wall s" "cpu s" "MB/cpu-s" "peak RSS MB"
 cat "$RESULTS"
-awk -v a="$PEAK_HALF" -v b="$PEAK_BIG" 'BEGIN {
-    printf "RSS flatness (celeriac, schema, no unique constraints): N rows %.1f MB, 2N rows %.1f MB, change %+.1f%%\n", a, b, (b - a) / a * 100 }'
+for l in "2 1 2" "1 3 4"; do
+    set -- $l
+    awk -v t="$1" -v a="$(col "$3" 0)" -v b="$(col "$2" 0)" 'BEGIN {
+        printf "RSS flatness (celeriac -t%s, schema, no unique constraints): N rows %.1f MB, 2N rows %.1f MB, change %+.1f%%\n", t, a, b, (b - a) / a * 100 }'
+done
+DUCK2=$(grep -n "DuckDB SUMMARIZE, 2 thread" "$RESULTS" | cut -d: -f1)
+PANDAS=$(grep -n "^pandas" "$RESULTS" | cut -d: -f1)
+if [ -n "$DUCK2" ] && [ -n "$PANDAS" ]; then
+    awk -v cw="$(col 1 3)" -v dw="$(col "$DUCK2" 3)" -v cr="$(col 1 0)" -v pr="$(col "$PANDAS" 0)" 'BEGIN {
+        printf "target: celeriac -t2 %.2f s vs DuckDB 2 threads %.2f s wall (%s, %.2fx); peak RSS %.1f MB vs pandas %.1f MB (%.1f%%, %s)\n",
+            cw, dw, cw < dw ? "faster" : "NOT faster", dw / cw, cr, pr, cr / pr * 100, cr * 10 < pr ? "under a tenth" : "NOT under a tenth" }'
+fi
 if [ "$KEEP" = 0 ]; then rm -f "$BIG" "$SMALL" "$DIR/sample.csv"; fi
