@@ -69,7 +69,9 @@ typedef struct pb_batch {
     char *text;
     size_t tlen, tcap;
     /* under the mutex */
-    size_t next_col, cols_done;
+    size_t next_col; /* order[] positions below this are all claimed */
+    size_t cols_done;
+    bool claimed[PB_ORDER_COLS]; /* per order[] position (narrow tables) */
     bool tail_claimed;
 } pb_batch;
 
@@ -85,6 +87,7 @@ typedef struct dq_par {
     size_t ncols;      /* columns of order/cost */
     size_t *order;     /* column task order for the current batch */
     double *cost;      /* per column: smoothed seconds per batch */
+    unsigned *owner;   /* per column: the thread that ran it last */
     bool closing, failed;
     cel_status st;
     cel_error err;
@@ -93,6 +96,7 @@ typedef struct dq_par {
 
 typedef struct pb_worker {
     dq_par *p;
+    unsigned id; /* 1.. (the caller's thread is 0) */
     dbuf scratch;
 } pb_worker;
 
@@ -167,7 +171,31 @@ static void reorder(dq_par *p) {
 
 /* Under the mutex (released while the task runs). Claims and runs one task;
  * false when none is ready. */
-static bool par_run_one(dq_par *p, dbuf *scratch) {
+/* Under the mutex: the order[] position of the column thread `me` should run
+ * next in batch b, or b->ncols when every column is claimed. Tables up to
+ * PB_ORDER_COLS columns: the longest unclaimed column this thread ran last time,
+ * else the longest unclaimed one (cache affinity: a column's hash tables and
+ * buffers stay in one core's cache while the split stays balanced). Wider
+ * tables: in order. */
+static size_t pick_column(dq_par *p, pb_batch *b, unsigned me) {
+    if (b->ncols > PB_ORDER_COLS)
+        return b->next_col < b->ncols ? b->next_col++ : b->ncols;
+    while (b->next_col < b->ncols && b->claimed[b->next_col])
+        b->next_col++;
+    if (b->next_col == b->ncols)
+        return b->ncols;
+    size_t pick = b->next_col;
+    for (size_t k = b->next_col; k < b->ncols; k++) {
+        if (!b->claimed[k] && p->owner[p->order[k]] == me) {
+            pick = k;
+            break;
+        }
+    }
+    b->claimed[pick] = true;
+    return pick;
+}
+
+static bool par_run_one(dq_par *p, unsigned me, dbuf *scratch) {
     if (p->failed)
         return false;
     /* a sealed batch whose columns are all done moves the column front on */
@@ -180,8 +208,10 @@ static bool par_run_one(dq_par *p, dbuf *scratch) {
     cel_error err = {0};
     if (p->col_seq < p->fill_seq) {
         pb_batch *b = slot(p, p->col_seq);
-        if (b->next_col < b->ncols) {
-            size_t j = p->order[b->next_col++];
+        size_t k = pick_column(p, b, me);
+        if (k < b->ncols) {
+            size_t j = p->order[k];
+            p->owner[j] = me;
             pthread_mutex_unlock(&p->mu);
             double t0 = now_s();
             cel_status st = run_column(p, b, j, scratch, &err);
@@ -215,7 +245,7 @@ static void *worker_main(void *ud) {
     dq_par *p = w->p;
     pthread_mutex_lock(&p->mu);
     for (;;) {
-        if (par_run_one(p, &w->scratch))
+        if (par_run_one(p, w->id, &w->scratch))
             continue;
         if (p->failed || (p->closing && p->tail_seq == p->fill_seq))
             break;
@@ -229,7 +259,7 @@ static void *worker_main(void *ud) {
 typedef bool (*pb_cond)(const dq_par *p);
 static void help_until(dq_par *p, pb_cond cond) {
     while (!cond(p) && !p->failed) {
-        if (!par_run_one(p, &p->caller_scratch))
+        if (!par_run_one(p, 0, &p->caller_scratch))
             pthread_cond_wait(&p->cv, &p->mu);
     }
 }
@@ -282,6 +312,8 @@ static cel_status batch_open(dq_par *p, size_t ncols, cel_error *err) {
     b->nrows = 0;
     b->tlen = 0;
     b->next_col = b->cols_done = 0;
+    if (ncols <= PB_ORDER_COLS)
+        memset(b->claimed, 0, ncols);
     b->tail_claimed = false;
     p->cur = b;
     return CEL_OK;
@@ -349,10 +381,13 @@ static cel_status par_on_columns(void *ud, size_t ncols, const char *const *name
         double *c = realloc(p->cost, n * sizeof *c);
         if (c)
             p->cost = c;
-        if (o == NULL || c == NULL)
+        unsigned *w = realloc(p->owner, n * sizeof *w);
+        if (w)
+            p->owner = w;
+        if (o == NULL || c == NULL || w == NULL)
             return cel_fail(err, CEL_ENOMEM, "quality: out of memory");
         for (size_t j = p->ncols; j < n; j++)
-            p->cost[j] = 0;
+            p->cost[j] = 0, p->owner[j] = 0;
         p->ncols = n;
         reorder(p);
     }
@@ -423,6 +458,7 @@ cel_status dq_par_read(dq_engine *e, const cel_source *src, const cel_reader_opt
         goto out;
     for (; started < nw; started++) {
         w[started].p = p;
+        w[started].id = started + 1;
         dbuf_init(&w[started].scratch, (size_t)64 << 20);
         if (pthread_create(&th[started], NULL, worker_main, &w[started]) != 0) {
             dbuf_free(&w[started].scratch);
@@ -458,6 +494,7 @@ out:
     }
     free(p->order);
     free(p->cost);
+    free(p->owner);
     dbuf_free(&p->caller_scratch);
     pthread_cond_destroy(&p->cv);
     pthread_mutex_destroy(&p->mu);
