@@ -51,20 +51,20 @@
 #define PB_CELLS 65536            /* cells (rows x columns) per batch */
 #define PB_ROWS 8192              /* rows per batch at most */
 #define PB_TEXT ((size_t)1 << 20) /* a batch is sealed once its text passes this */
+#define PB_TEXT_CAP (PB_TEXT * 2) /* arena size (more only for a row larger than that) */
 #define PB_ORDER_COLS 256         /* wider tables keep their column order */
 #define PB_MAX_THREADS 64
 
 typedef struct pb_row {
     uint64_t ordinal, row, line;
-    size_t extra_cells, extra_off, extra_len;
-    bool extra_text;
+    size_t extra_cells, extra_len;
+    const char *extra_first; /* in the batch's text, or NULL */
 } pb_row;
 
 typedef struct pb_batch {
     size_t nrows, cap_rows, ncols, cap_cells;
     cel_value *vals; /* row-major: vals[r * ncols + j] */
     dq_cell *cells;  /* same layout */
-    size_t *off;     /* text offset + 1 of each value's bytes, 0 = no text */
     pb_row *rows;
     char *text;
     size_t tlen, tcap;
@@ -140,9 +140,8 @@ static cel_status run_tail(dq_par *p, pb_batch *b, cel_error *err) {
     size_t nc = b->ncols;
     for (size_t r = 0; r < b->nrows; r++) {
         const pb_row *row = &b->rows[r];
-        cel_row_extra ex = {.cells = row->extra_cells,
-                            .first = row->extra_text ? b->text + row->extra_off : NULL,
-                            .first_len = row->extra_len};
+        cel_row_extra ex = {
+            .cells = row->extra_cells, .first = row->extra_first, .first_len = row->extra_len};
         cel_status st = dq_row_tail(p->e, row->ordinal, row->row, row->line, nc, &b->vals[r * nc],
                                     &b->cells[r * nc], &ex, err);
         if (st != CEL_OK)
@@ -292,11 +291,9 @@ static cel_status batch_open(dq_par *p, size_t ncols, cel_error *err) {
     if (cells > b->cap_cells) {
         free(b->vals);
         free(b->cells);
-        free(b->off);
         b->vals = malloc(cells * sizeof *b->vals);
         b->cells = malloc(cells * sizeof *b->cells);
-        b->off = malloc(cells * sizeof *b->off);
-        b->cap_cells = b->vals && b->cells && b->off ? cells : 0;
+        b->cap_cells = b->vals && b->cells ? cells : 0;
         if (b->cap_cells == 0)
             return cel_fail(err, CEL_ENOMEM, "quality: out of memory for a row batch");
     }
@@ -319,32 +316,33 @@ static cel_status batch_open(dq_par *p, size_t ncols, cel_error *err) {
     return CEL_OK;
 }
 
-static cel_status text_put(pb_batch *b, const char *s, size_t n, size_t *off, cel_error *err) {
-    if (b->tlen + n + 1 > b->tcap) {
-        size_t ncap = b->tcap ? b->tcap : PB_TEXT + (PB_TEXT >> 2);
-        while (ncap < b->tlen + n + 1)
-            ncap *= 2;
-        char *nt = realloc(b->text, ncap);
-        if (nt == NULL)
-            return cel_fail(err, CEL_ENOMEM, "quality: out of memory for a row batch");
-        b->text = nt;
-        b->tcap = ncap;
-    }
-    if (n)
-        memcpy(b->text + b->tlen, s, n);
-    *off = b->tlen;
-    b->tlen += n;
+/* Makes room for need more bytes of text in an empty batch (nothing points into
+ * the arena yet, so it may move). */
+static cel_status text_reserve(pb_batch *b, size_t need, cel_error *err) {
+    size_t ncap = b->tcap ? b->tcap : PB_TEXT_CAP;
+    while (ncap < need)
+        ncap *= 2;
+    if (ncap == b->tcap && b->text)
+        return CEL_OK;
+    char *nt = realloc(b->text, ncap);
+    if (nt == NULL)
+        return cel_fail(err, CEL_ENOMEM, "quality: out of memory for a row batch");
+    b->text = nt;
+    b->tcap = ncap;
     return CEL_OK;
+}
+
+static const char *text_put(pb_batch *b, const char *s, size_t n) {
+    char *d = b->text + b->tlen;
+    if (n)
+        memcpy(d, s, n);
+    b->tlen += n;
+    return d;
 }
 
 /* Hands the reading thread's batch to the workers. */
 static void batch_seal(dq_par *p) {
-    pb_batch *b = p->cur;
     p->cur = NULL;
-    size_t n = b->nrows * b->ncols;
-    for (size_t k = 0; k < n; k++)
-        if (b->off[k])
-            b->vals[k].s = b->text + (b->off[k] - 1);
     pthread_mutex_lock(&p->mu);
     p->fill_seq++;
     pthread_cond_broadcast(&p->cv);
@@ -401,34 +399,37 @@ static cel_status par_on_row(void *ud, uint64_t row_number, uint64_t line, size_
     cel_status st = dq_row_check(e, row_number, ncols, err);
     if (st != CEL_OK)
         return st;
+    /* the row's text goes into the arena in one piece: a row that does not fit
+     * starts a new batch, so the arena only ever moves while it is empty */
+    const cel_row_extra *ex = cel_reader_row_extra();
+    bool extra_text = ex->cells && ex->first;
+    size_t need = extra_text ? ex->first_len : 0;
+    for (size_t j = 0; j < ncols; j++)
+        if (vals[j].s)
+            need += vals[j].len;
+    if (p->cur && p->cur->nrows && p->cur->tlen + need > p->cur->tcap)
+        batch_seal(p);
     if (p->cur == NULL && (st = batch_open(p, ncols, err)) != CEL_OK)
         return st;
     pb_batch *b = p->cur;
+    if ((b->text == NULL || b->tlen + need > b->tcap) &&
+        (st = text_reserve(b, b->tlen + need, err)) != CEL_OK)
+        return st;
     size_t r = b->nrows;
+    cel_value *dst = &b->vals[r * ncols];
     for (size_t j = 0; j < ncols; j++) {
-        size_t k = r * ncols + j;
-        b->vals[k] = vals[j];
-        b->off[k] = 0;
-        if (vals[j].s) {
-            size_t off;
-            if ((st = text_put(b, vals[j].s, vals[j].len, &off, err)) != CEL_OK)
-                return st;
-            b->off[k] = off + 1;
-        }
+        dst[j] = vals[j];
+        if (vals[j].s)
+            dst[j].s = text_put(b, vals[j].s, vals[j].len);
     }
     e->rows++;
     pb_row *row = &b->rows[r];
     row->ordinal = e->rows;
     row->row = row_number ? row_number : e->rows;
     row->line = line;
-    const cel_row_extra *ex = cel_reader_row_extra();
     row->extra_cells = ex->cells;
-    row->extra_text = ex->cells && ex->first;
-    row->extra_len = row->extra_text ? ex->first_len : 0;
-    row->extra_off = 0;
-    if (row->extra_text &&
-        (st = text_put(b, ex->first, ex->first_len, &row->extra_off, err)) != CEL_OK)
-        return st;
+    row->extra_first = extra_text ? text_put(b, ex->first, ex->first_len) : NULL;
+    row->extra_len = extra_text ? ex->first_len : 0;
     b->nrows++;
     if (b->nrows == b->cap_rows || b->tlen >= PB_TEXT)
         batch_seal(p);
@@ -488,7 +489,6 @@ out:
     for (size_t i = 0; i < PB_BATCHES; i++) {
         free(p->b[i].vals);
         free(p->b[i].cells);
-        free(p->b[i].off);
         free(p->b[i].rows);
         free(p->b[i].text);
     }

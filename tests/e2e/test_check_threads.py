@@ -7,7 +7,7 @@ primary keys with duplicates (row tasks), duplicate rows (the dataset report),
 ragged CSV rows (extra-cell annotations copied into batches), required fields with
 missing cells, failing patterns / enums / bounds (examples in row order), NDJSON
 whose later records add columns (a drain mid-stream), a table wider than the
-cost-ordering limit, a memory budget small enough that number stores and key sets
+cost-ordering limit, rows larger than a batch's text arena, a memory budget small enough that number stores and key sets
 spill, and a parse error after many good rows. Compared: the whole JSON of
 `--report both` except the timing, pool-peak and thread-count fields.
 """
@@ -103,6 +103,12 @@ def files(tmp_path_factory):
         {"name": "id", "type": "integer", "constraints": {"unique": True}},
         {"name": "v", "type": "integer"}, {"name": "w", "type": "number"}]}))
 
+    with open(d / "big_rows.csv", "w") as f:  # rows larger than a batch's text arena (2 MB)
+        f.write("a,b,c,d\n")
+        for i in range(40):
+            cell = ("x" * 700000) if i % 7 == 3 else f"v{i}"
+            f.write(f"{i},{cell},{cell},{cell}{i}\n")
+
     with open(d / "broken.csv", "w") as f:
         f.write("a,b\n")
         for i in range(20000):
@@ -129,6 +135,11 @@ def test_table_wider_than_the_cost_ordering(files):
 def test_spilling_number_stores_and_key_sets(files):
     same_for_all_threads(files / "spill.csv", "--schema", str(files / "spill.schema.json"),
                          "--memory-budget", "4M")
+
+
+def test_rows_larger_than_a_batch(files):
+    out = same_for_all_threads(files / "big_rows.csv")
+    assert out["input"]["rows"] == 40
 
 
 def test_parse_error_after_many_rows(files):
