@@ -655,20 +655,16 @@ cel_status dq_col_cell(dq_engine *e, dbuf *scratch, size_t j, const cel_value *v
 cel_status dq_row_tail(dq_engine *e, uint64_t ordinal, uint64_t row, uint64_t line, size_t ncols,
                        const cel_value *vals, const dq_cell *cells, const cel_row_extra *extra,
                        cel_error *err) {
-    bool complete = true;
-    for (size_t j = 0; j < ncols; j++) {
-        if (cells[j].missing) {
-            e->missing_cells++;
-            complete = false;
-        }
-    }
-    if (complete)
-        e->complete_rows++;
+    size_t missing = 0;
     bool has_text = false, has_absent = false;
-    for (size_t j = 0; j < ncols && !(has_text && has_absent); j++) {
+    for (size_t j = 0; j < ncols; j++) {
+        missing += cells[j].missing;
         has_text |= vals[j].kind == CEL_V_TEXT;
         has_absent |= vals[j].kind == CEL_V_ABSENT;
     }
+    e->missing_cells += missing;
+    if (missing == 0)
+        e->complete_rows++;
     if (extra->cells) {
         e->extra_rows++;
         dq_exlist_add(&e->shape_ex, row, line, extra->first, extra->first ? extra->first_len : 0,
