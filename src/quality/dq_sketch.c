@@ -318,13 +318,11 @@ void dq_distinct_free(dq_distinct *d) {
 
 void dq_topk_init(dq_topk *t) {
     memset(t, 0, sizeof *t);
-    for (size_t i = 0; i < TOPK_IDX; i++)
-        t->index[i] = -1;
+    memset(t->index, 0xFF, sizeof t->index); /* every slot -1 */
 }
 
 static void topk_reindex(dq_topk *t) {
-    for (size_t i = 0; i < TOPK_IDX; i++)
-        t->index[i] = -1;
+    memset(t->index, 0xFF, sizeof t->index); /* every slot -1 */
     for (size_t k = 0; k < t->n; k++) {
         size_t i = (size_t)(t->items[k].h % TOPK_IDX);
         while (t->index[i] >= 0)
@@ -333,13 +331,20 @@ static void topk_reindex(dq_topk *t) {
     }
 }
 
-size_t dq_copy_utf8(char *out, const char *s, size_t len, size_t max) {
+/* How many bytes of s[0..len) fit in max bytes without splitting a UTF-8
+ * sequence: cut before the lead byte of the sequence s[max] belongs to. */
+static size_t utf8_cut(const char *s, size_t len, size_t max) {
     size_t n = len;
     if (n > max) {
         n = max;
         while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
             n--;
     }
+    return n;
+}
+
+size_t dq_copy_utf8(char *out, const char *s, size_t len, size_t max) {
+    size_t n = utf8_cut(s, len, max);
     if (n)
         memcpy(out, s, n);
     out[n] = '\0';
@@ -360,9 +365,9 @@ void dq_topk_add(dq_topk *t, uint64_t h, const char *text, size_t len) {
         dq_topk_item *it = &t->items[t->n];
         it->h = h;
         it->count = 1;
-        char tmp[DQ_TOPK_TEXT + 1];
-        size_t c = dq_copy_utf8(tmp, text, len, DQ_TOPK_TEXT);
-        memcpy(it->text, tmp, c);
+        size_t c = utf8_cut(text, len, DQ_TOPK_TEXT); /* text is not NUL-terminated */
+        if (c)
+            memcpy(it->text, text, c);
         it->len = (uint16_t)c;
         it->truncated = c < len;
         t->index[i] = (int16_t)t->n;
@@ -376,6 +381,8 @@ void dq_topk_add(dq_topk *t, uint64_t h, const char *text, size_t len) {
         if (--t->items[k].count > 0)
             t->items[w++] = t->items[k];
     }
-    t->n = w;
-    topk_reindex(t);
+    if (w < t->n) { /* the index holds positions: rebuild it only when items moved */
+        t->n = w;
+        topk_reindex(t);
+    }
 }
