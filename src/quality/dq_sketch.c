@@ -53,8 +53,8 @@ static uint64_t hash_tail(const unsigned char *p, size_t n) {
         return load64(p + n - 8) >> (8 * (8 - r));
     if (r >= 4)
         return load32(s) | load32(s + r - 4) << (8 * (r - 4));
-    return (uint64_t)s[0] | (uint64_t)s[r >> 1] << (8 * (r >> 1)) | (uint64_t)s[r - 1]
-                                                                        << (8 * (r - 1));
+    return (uint64_t)s[0] | (uint64_t)s[r >> 1] << (8 * (r >> 1)) |
+           (uint64_t)s[r - 1] << (8 * (r - 1));
 #else
     uint64_t t = 0;
     for (size_t i = 0; i < r; i++)
@@ -183,8 +183,16 @@ void dq_distinct_init(dq_distinct *d, dq_pool *pool) {
     d->pool = pool;
 }
 
+/* Home slot of h. The engine's keys come out of dq_hash128 (a splitmix64
+ * finalizer), so their low bits are already uniform: mixing them again would only
+ * cost time. Slot order never shows in results (counts are read back by key or
+ * as a sorted list, and HLL registers take a maximum). */
+static size_t dtab_home(uint64_t h, size_t cap) {
+    return (size_t)h & (cap - 1);
+}
+
 static void dtab_put(dq_dslot *tab, size_t cap, uint64_t h, uint64_t count) {
-    size_t i = (size_t)dq_mix64(h) & (cap - 1);
+    size_t i = dtab_home(h, cap);
     while (tab[i].h != 0 && tab[i].h != h)
         i = (i + 1) & (cap - 1);
     tab[i].h = h;
@@ -228,16 +236,14 @@ static cel_status distinct_grow(dq_distinct *d, cel_error *err) {
     return CEL_OK;
 }
 
-cel_status dq_distinct_add(dq_distinct *d, uint64_t h, cel_error *err) {
-    if (h == 0)
-        h = 1;
+/* Applies one add now: may grow the table or switch to HyperLogLog. */
+static cel_status distinct_apply(dq_distinct *d, uint64_t h, cel_error *err) {
     if (d->approx) {
         dq_hll_add(&d->hll, h);
         return CEL_OK;
     }
-    size_t i = 0;
     if (d->cap) {
-        i = (size_t)dq_mix64(h) & (d->cap - 1);
+        size_t i = dtab_home(h, d->cap);
         while (d->tab[i].h != 0 && d->tab[i].h != h)
             i = (i + 1) & (d->cap - 1);
         if (d->tab[i].h == h) {
@@ -262,12 +268,72 @@ cel_status dq_distinct_add(dq_distinct *d, uint64_t h, cel_error *err) {
     return CEL_OK;
 }
 
+/* True when k more adds, all of new values in the worst case, can neither
+ * grow the table nor switch it to HyperLogLog (the tests in distinct_apply). */
+static bool distinct_room(const dq_distinct *d, size_t k) {
+    if (d->approx)
+        return true;
+    if (d->cap == 0)
+        return false;
+    if (d->max_exact && d->n + k > d->max_exact)
+        return false;
+    return (d->n + k) * 10 <= d->cap * 7;
+}
+
+/* Applies the queued adds. distinct_room() held for each when it was queued,
+ * so none of them can fail. */
+static void distinct_flush(dq_distinct *d) {
+    for (size_t k = 0; k < d->npend; k++) {
+        uint64_t h = d->pend[k];
+        if (d->approx) {
+            dq_hll_add(&d->hll, h);
+            continue;
+        }
+        size_t i = dtab_home(h, d->cap);
+        while (d->tab[i].h != 0 && d->tab[i].h != h)
+            i = (i + 1) & (d->cap - 1);
+        if (d->tab[i].h == 0) {
+            d->tab[i].h = h;
+            d->n++;
+        }
+        d->tab[i].count++;
+    }
+    d->npend = 0;
+}
+
+/* The readers take a const pointer (they do not change the counter's value);
+ * applying the queue is how they read it. */
+static const dq_distinct *distinct_settled(const dq_distinct *d) {
+    if (d->npend)
+        distinct_flush((dq_distinct *)d);
+    return d;
+}
+
+cel_status dq_distinct_add(dq_distinct *d, uint64_t h, cel_error *err) {
+    if (h == 0)
+        h = 1;
+    if (distinct_room(d, d->npend + 1)) {
+        /* GCC/Clang builtin; a hint only (no fault on any address) */
+        if (d->approx)
+            __builtin_prefetch(&d->hll.reg[h >> HLL_Q], 1);
+        else
+            __builtin_prefetch(&d->tab[dtab_home(h, d->cap)], 1);
+        d->pend[d->npend++] = h;
+        if (d->npend == DQ_DISTINCT_PEND)
+            distinct_flush(d);
+        return CEL_OK;
+    }
+    distinct_flush(d);
+    return distinct_apply(d, h, err);
+}
+
 uint64_t dq_distinct_count_of(const dq_distinct *d, uint64_t h) {
+    d = distinct_settled(d);
     if (h == 0)
         h = 1;
     if (d->approx || d->cap == 0)
         return 0;
-    size_t i = (size_t)dq_mix64(h) & (d->cap - 1);
+    size_t i = dtab_home(h, d->cap);
     while (d->tab[i].h != 0) {
         if (d->tab[i].h == h)
             return d->tab[i].count;
@@ -277,12 +343,14 @@ uint64_t dq_distinct_count_of(const dq_distinct *d, uint64_t h) {
 }
 
 uint64_t dq_distinct_value(const dq_distinct *d) {
+    d = distinct_settled(d);
     if (!d->approx)
         return d->n;
     return (uint64_t)llround(dq_hll_estimate(&d->hll));
 }
 
 size_t dq_distinct_top_counts(const dq_distinct *d, uint64_t *out, size_t k) {
+    d = distinct_settled(d);
     size_t have = 0;
     if (d->approx)
         return 0;
@@ -308,7 +376,7 @@ void dq_distinct_free(dq_distinct *d) {
         dq_pool_give(d->pool, d->taken);
     }
     d->tab = NULL;
-    d->taken = d->cap = d->n = 0;
+    d->taken = d->cap = d->n = d->npend = 0;
     dq_hll_free(&d->hll);
 }
 

@@ -280,6 +280,37 @@ static void test_distinct_exact_then_hll(void **state) {
     dq_distinct_free(&d);
 }
 
+/* Adds may wait in the prefetch queue: reads between adds see all of them, and
+ * the table grows (takes from the pool) at the same add as without the queue. */
+static void test_distinct_queue(void **state) {
+    (void)state;
+    dq_pool pool = {.limit = 64u << 20};
+    dq_distinct d;
+    cel_error err = {0};
+    dq_distinct_init(&d, &pool);
+    d.max_exact = 300;
+    for (uint64_t i = 0; i < 300; i++) {
+        assert_int_equal(dq_distinct_add(&d, key_of(i).a, &err), CEL_OK);
+        assert_int_equal(dq_distinct_value(&d), i + 1);
+        assert_int_equal(dq_distinct_count_of(&d, key_of(i / 2).a), 1);
+        /* the table holds n values at a load of at most 0.7 */
+        assert_true(d.n * 10 <= d.cap * 7);
+        assert_int_equal(pool.used, d.cap * sizeof(dq_dslot));
+    }
+    assert_false(d.approx);
+    assert_int_equal(dq_distinct_add(&d, key_of(300).a, &err), CEL_OK);
+    assert_true(d.approx); /* the 301st value switched at once */
+    assert_int_equal(pool.used, 0);
+    assert_int_equal(dq_distinct_count_of(&d, key_of(0).a), 0);
+    dq_distinct_free(&d);
+    dq_distinct_init(&d, &pool);
+    for (uint64_t i = 0; i < 1000; i++)
+        assert_int_equal(dq_distinct_add(&d, key_of(i % 3).a, &err), CEL_OK);
+    assert_int_equal(dq_distinct_count_of(&d, key_of(0).a), 334);
+    assert_int_equal(dq_distinct_count_of(&d, key_of(2).a), 333);
+    dq_distinct_free(&d);
+}
+
 static void test_hll_small_and_large(void **state) {
     (void)state;
     dq_hll h;
@@ -396,6 +427,7 @@ int main(void) {
         cmocka_unit_test(test_numstore_scan_order),
         cmocka_unit_test(test_keyset_memory_and_spill),
         cmocka_unit_test(test_distinct_exact_then_hll),
+        cmocka_unit_test(test_distinct_queue),
         cmocka_unit_test(test_hll_small_and_large),
         cmocka_unit_test(test_topk),
         cmocka_unit_test(test_copy_utf8),
