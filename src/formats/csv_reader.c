@@ -18,6 +18,11 @@
  *   CSVR_SNIFF_LINES lines, picks the delimiter, then replays that buffer.
  * - libcsv's callbacks cannot stop it; after a failure the callbacks do nothing and
  *   we return at the end of the current piece (one line at most).
+ * - UTF-8 is validated per piece (one call per line instead of one per cell). A
+ *   cell is the record's text cut at ASCII delimiters, minus ASCII quotes, and
+ *   valid UTF-8 stays valid under both, so while every piece of the current record
+ *   was valid its cells are too. Otherwise each cell is checked on its own, which
+ *   finds the cell and line for the error message exactly as before.
  *
  * Not here: typing cells (the quality engine), multi-character delimiters,
  * escape characters other than the doubled quote, comment lines.
@@ -69,6 +74,9 @@ struct csvr {
     bool row_line_known;
     uint64_t rows;
 
+    bool piece_utf8; /* the piece being parsed is valid UTF-8 on its own */
+    bool rec_utf8;   /* so was every piece of the current record so far */
+
     cel_status st;  /* first failure, sticky */
     cel_error *err; /* where callbacks record messages during feed/finish */
 };
@@ -100,6 +108,7 @@ cel_status csvr_new(const cel_reader_opts *opts, const cel_row_sink *sink, bool 
     dbuf_init(&r->cells, opts->max_line_bytes);
     colmap_init(&r->cols, opts->max_columns);
     r->line = 1;
+    r->piece_utf8 = r->rec_utf8 = true;
     *out = r;
     return CEL_OK;
 }
@@ -149,6 +158,9 @@ static void csvr_reset_record(csvr *r) {
     r->ncells = 0;
     r->rec_bytes = 0;
     r->row_line_known = false;
+    /* The next record starts after this one's terminator, which ends the piece;
+     * were it to start inside the piece, it inherits the piece's verdict. */
+    r->rec_utf8 = r->piece_utf8;
 }
 
 static size_t csvr_count_lf(const char *s, size_t n) {
@@ -187,7 +199,7 @@ static void csvr_on_cell(void *data, size_t len, void *ud) {
         return;
     }
     r->rec_bytes += add;
-    if (r->validate_utf8) {
+    if (r->validate_utf8 && !r->rec_utf8) {
         size_t bad = u8_invalid_at((const unsigned char *)s, len);
         if (bad < len) {
             /* All line breaks inside a record are inside its cells. */
@@ -398,6 +410,10 @@ static cel_status csvr_parse(csvr *r, const char *data, size_t len) {
         }
         if (!r->row_line_known && data[0] != '\n' && data[0] != '\r')
             csvr_mark_row_start(r); /* the next record starts here */
+        if (r->validate_utf8) {
+            r->piece_utf8 = u8_invalid_at((const unsigned char *)data, n) == n;
+            r->rec_utf8 = r->rec_utf8 && r->piece_utf8;
+        }
         size_t done = csv_parse(&r->p, data, n, csvr_on_cell, csvr_on_record, r);
         if (r->st != CEL_OK)
             return r->st;
