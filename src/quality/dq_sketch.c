@@ -7,6 +7,8 @@
  */
 #include "quality/dq_sketch.h"
 
+#include "quality/dq_bytes.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,41 +28,16 @@ static uint64_t rotl(uint64_t x, int r) {
     return (x << r) | (x >> (64 - r));
 }
 
-static uint64_t load64(const unsigned char *s) {
-    uint64_t w;
-    memcpy(&w, s, 8);
-    return w;
-}
-
-static uint64_t load32(const unsigned char *s) {
-    uint32_t w;
-    memcpy(&w, s, 4);
-    return w;
-}
-
 /* The last n % 8 bytes (fewer than 8) as a little-endian word: the hash is
- * defined with s[i] at bits 8i. On little-endian hosts we read them with at most
- * two loads that stay inside [p, p + n) (overlapping bytes are OR-ed with
- * themselves) instead of one load per byte: most keys are short cells, so this
- * tail is a good part of the hash's cost. */
+ * defined with s[i] at bits 8i. Most keys are short cells, so this tail is a good
+ * part of the hash's cost: no byte loop. */
 static uint64_t hash_tail(const unsigned char *p, size_t n) {
     size_t r = n & 7;
-    const unsigned char *s = p + (n - r);
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    if (r == 0)
-        return 0;
-    if (n >= 8) /* the 8 bytes ending at the end; drop the ones the loop hashed */
-        return load64(p + n - 8) >> (8 * (8 - r));
-    if (r >= 4)
-        return load32(s) | load32(s + r - 4) << (8 * (r - 4));
-    return (uint64_t)s[0] | (uint64_t)s[r >> 1] << (8 * (r >> 1)) |
-           (uint64_t)s[r - 1] << (8 * (r - 1));
-#else
-    uint64_t t = 0;
-    for (size_t i = 0; i < r; i++)
-        t |= (uint64_t)s[i] << (8 * i);
-    return t;
+    if (r && n >= 8) /* the 8 bytes ending at the end; drop the ones the loop hashed */
+        return dq_load64(p + n - 8) >> (8 * (8 - r));
 #endif
+    return dq_load_tail(p + (n - r), r);
 }
 
 dq_h128 dq_hash128(const void *p, size_t n, uint64_t seed) {
@@ -68,7 +45,7 @@ dq_h128 dq_hash128(const void *p, size_t n, uint64_t seed) {
     uint64_t a = seed ^ 0x9e3779b97f4a7c15ULL ^ ((uint64_t)n * 0xff51afd7ed558ccdULL);
     uint64_t b = ~seed + 0xc4ceb9fe1a85ec53ULL + (uint64_t)n;
     for (size_t i = 0; i + 8 <= n; i += 8) {
-        uint64_t w = load64(s + i);
+        uint64_t w = dq_load64(s + i);
         a = rotl((a ^ w) * 0x87c37b91114253d5ULL, 31);
         b = rotl((b + w) * 0x4cf5ad432745937fULL, 27) + a;
     }

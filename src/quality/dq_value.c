@@ -13,6 +13,8 @@
  */
 #include "quality/dq_value.h"
 
+#include "quality/dq_bytes.h"
+
 #include <ctype.h>
 #include <math.h>
 #include <stdlib.h>
@@ -1111,21 +1113,28 @@ bool dq_is_base64(const char *s, size_t n) {
     return pad <= 2;
 }
 
-size_t dq_utf8_chars(const char *s, size_t n) {
-    size_t c = 0, i = 0;
-    for (; i + 8 <= n; i += 8) { /* ASCII fast path: 8 bytes without a high bit */
-        uint64_t w;
-        memcpy(&w, s + i, 8);
-        if ((w & 0x8080808080808080ULL) == 0) {
-            c += 8;
-            continue;
-        }
-        for (size_t k = 0; k < 8; k++)
-            c += ((unsigned char)s[i + k] & 0xC0) != 0x80;
-    }
-    for (; i < n; i++)
-        c += ((unsigned char)s[i] & 0xC0) != 0x80;
-    return c;
+/* Continuation bytes (10xxxxxx) among the 8 bytes of w: bit 7 set and bit 6
+ * clear. (w << 1) moves each byte's bit 6 to its bit 7; bits crossing into the
+ * next byte are masked off. The multiply sums the per-byte 0/1 flags into the
+ * top byte (at most 8, no carry). */
+static size_t utf8_cont8(uint64_t w) {
+    uint64_t m = w & ~(w << 1) & 0x8080808080808080ULL;
+    return (size_t)(((m >> 7) * 0x0101010101010101ULL) >> 56);
+}
+
+size_t dq_utf8_chars(const char *text, size_t n) {
+    /* code points = bytes - continuation bytes, eight bytes at a time */
+    const unsigned char *s = (const unsigned char *)text;
+    size_t cont = 0, i = 0;
+    for (; i + 8 <= n; i += 8)
+        cont += utf8_cont8(dq_load64(s + i));
+    if (i == n)
+        return n - cont;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    if (n >= 8) /* the last 8 bytes, without the low ones already counted */
+        return n - cont - utf8_cont8(dq_load64(s + n - 8) >> (8 * (8 - (n - i))));
+#endif
+    return n - cont - utf8_cont8(dq_load_tail(s + i, n - i));
 }
 
 bool dq_looks_boolean(const char *s, size_t n) {
