@@ -173,6 +173,56 @@ static size_t csvr_count_lf(const char *s, size_t n) {
     return k;
 }
 
+/* Reports the first limit the cell breaks, in the order csvr_on_cell checks them.
+ * Kept out of the callback so that its common path stays short. */
+static void csvr_cell_too_big(csvr *r, size_t len, size_t add) {
+    size_t col = r->ncells + 1;
+    /* The cell length first: csvr_check_partial can only know that one. */
+    if (len > r->o.max_field_bytes)
+        csvr_failf(r, CEL_ELIMIT, "CSV line %llu: cell %zu is longer than max_field_bytes (%zu)",
+                   (unsigned long long)r->row_line, col, r->o.max_field_bytes);
+    else if (r->ncells >= r->o.max_columns)
+        csvr_failf(r, CEL_ELIMIT, "CSV line %llu: more than max_columns (%zu) cells",
+                   (unsigned long long)r->row_line, r->o.max_columns);
+    else if (add > r->o.max_line_bytes || r->rec_bytes > r->o.max_line_bytes - add)
+        csvr_failf(r, CEL_ELIMIT, "CSV line %llu: record is longer than max_line_bytes (%zu)",
+                   (unsigned long long)r->row_line, r->o.max_line_bytes);
+}
+
+/* Fails the read when s[0..len), the next cell, is not valid UTF-8. */
+static bool csvr_cell_utf8_ok(csvr *r, const char *s, size_t len) {
+    size_t bad = u8_invalid_at((const unsigned char *)s, len);
+    if (bad == len)
+        return true;
+    /* All line breaks inside a record are inside its cells. */
+    uint64_t at = r->row_line + csvr_count_lf(r->cells.data ? r->cells.data : "", r->cells.len) +
+                  csvr_count_lf(s, bad);
+    csvr_failf(r, CEL_EPARSE, "CSV line %llu: invalid UTF-8 (byte 0x%02X) in column %zu",
+               (unsigned long long)at, (unsigned char)s[bad], r->ncells + 1);
+    return false;
+}
+
+/* Doubles the per-cell offset and length arrays. */
+static bool csvr_grow_cells(csvr *r) {
+    size_t ncap = r->ccap ? r->ccap * 2 : 64;
+    size_t *coff = realloc(r->coff, ncap * sizeof *coff);
+    if (coff == NULL) {
+        csvr_failf(r, CEL_ENOMEM, "out of memory reading CSV line %llu",
+                   (unsigned long long)r->row_line);
+        return false;
+    }
+    r->coff = coff;
+    size_t *clen = realloc(r->clen, ncap * sizeof *clen);
+    if (clen == NULL) {
+        csvr_failf(r, CEL_ENOMEM, "out of memory reading CSV line %llu",
+                   (unsigned long long)r->row_line);
+        return false;
+    }
+    r->clen = clen;
+    r->ccap = ncap;
+    return true;
+}
+
 /* libcsv cell callback: copies the cell into the record after the checks. */
 static void csvr_on_cell(void *data, size_t len, void *ud) {
     csvr *r = ud;
@@ -180,62 +230,34 @@ static void csvr_on_cell(void *data, size_t len, void *ud) {
         return;
     csvr_mark_row_start(r);
     const char *s = data ? data : "";
-    size_t col = r->ncells + 1;
-    /* The cell length first: csvr_check_partial can only know that one. */
-    if (len > r->o.max_field_bytes) {
-        csvr_failf(r, CEL_ELIMIT, "CSV line %llu: cell %zu is longer than max_field_bytes (%zu)",
-                   (unsigned long long)r->row_line, col, r->o.max_field_bytes);
-        return;
-    }
-    if (r->ncells >= r->o.max_columns) {
-        csvr_failf(r, CEL_ELIMIT, "CSV line %llu: more than max_columns (%zu) cells",
-                   (unsigned long long)r->row_line, r->o.max_columns);
-        return;
-    }
     size_t add = len + (r->ncells ? 1 : 0);
-    if (add > r->o.max_line_bytes || r->rec_bytes > r->o.max_line_bytes - add) {
-        csvr_failf(r, CEL_ELIMIT, "CSV line %llu: record is longer than max_line_bytes (%zu)",
-                   (unsigned long long)r->row_line, r->o.max_line_bytes);
+    if (len > r->o.max_field_bytes || r->ncells >= r->o.max_columns || add > r->o.max_line_bytes ||
+        r->rec_bytes > r->o.max_line_bytes - add) {
+        csvr_cell_too_big(r, len, add);
         return;
     }
     r->rec_bytes += add;
-    if (r->validate_utf8 && !r->rec_utf8) {
-        size_t bad = u8_invalid_at((const unsigned char *)s, len);
-        if (bad < len) {
-            /* All line breaks inside a record are inside its cells. */
-            uint64_t at = r->row_line +
-                          csvr_count_lf(r->cells.data ? r->cells.data : "", r->cells.len) +
-                          csvr_count_lf(s, bad);
-            csvr_failf(r, CEL_EPARSE, "CSV line %llu: invalid UTF-8 (byte 0x%02X) in column %zu",
-                       (unsigned long long)at, (unsigned char)s[bad], col);
-            return;
-        }
-    }
-    if (r->ncells == r->ccap) {
-        size_t ncap = r->ccap ? r->ccap * 2 : 64;
-        size_t *coff = realloc(r->coff, ncap * sizeof *coff);
-        if (coff == NULL) {
-            csvr_failf(r, CEL_ENOMEM, "out of memory reading CSV line %llu",
-                       (unsigned long long)r->row_line);
-            return;
-        }
-        r->coff = coff;
-        size_t *clen = realloc(r->clen, ncap * sizeof *clen);
-        if (clen == NULL) {
-            csvr_failf(r, CEL_ENOMEM, "out of memory reading CSV line %llu",
-                       (unsigned long long)r->row_line);
-            return;
-        }
-        r->clen = clen;
-        r->ccap = ncap;
-    }
+    if (r->validate_utf8 && !r->rec_utf8 && !csvr_cell_utf8_ok(r, s, len))
+        return;
+    if (r->ncells == r->ccap && !csvr_grow_cells(r))
+        return;
     r->coff[r->ncells] = r->cells.len;
     r->clen[r->ncells] = len;
-    cel_status st = dbuf_append(&r->cells, s, len);
-    if (st != CEL_OK) {
-        csvr_failf(r, st, "CSV line %llu: %s", (unsigned long long)r->row_line,
-                   st == CEL_ELIMIT ? "record is longer than max_line_bytes" : "out of memory");
-        return;
+    dbuf *b = &r->cells;
+    if (b->cap - b->len > len) {
+        /* Room in the buffer: append in place (dbuf_append's own work, minus its
+         * max check: the cells' bytes are at most rec_bytes, checked above against
+         * the same max_line_bytes). */
+        memcpy(b->data + b->len, s, len);
+        b->len += len;
+        b->data[b->len] = '\0';
+    } else {
+        cel_status st = dbuf_append(b, s, len);
+        if (st != CEL_OK) {
+            csvr_failf(r, st, "CSV line %llu: %s", (unsigned long long)r->row_line,
+                       st == CEL_ELIMIT ? "record is longer than max_line_bytes" : "out of memory");
+            return;
+        }
     }
     r->ncells++;
 }
