@@ -24,110 +24,123 @@ static bool is_digit(char c) {
     return c >= '0' && c <= '9';
 }
 
-static bool ieq(const char *s, size_t n, const char *lit) {
-    size_t l = strlen(lit);
+/* s[0..n) equals the lower-case literal lit (of length l) in any case. */
+static bool ieq_n(const char *s, size_t n, const char *lit, size_t l) {
     if (n != l)
         return false;
-    for (size_t i = 0; i < n; i++)
-        if (tolower((unsigned char)s[i]) != lit[i])
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 'A' && c <= 'Z') /* tolower() in the C locale, without the call */
+            c = (unsigned char)(c - 'A' + 'a');
+        if (c != (unsigned char)lit[i])
             return false;
+    }
     return true;
 }
 
-/* ---------------------------------------------------------------- numbers */
+/* ieq(s, n, "lit"): the literal's length is known at compile time. */
+#define ieq(s, n, lit) ieq_n((s), (n), (lit), sizeof(lit) - 1)
 
-/* Scans [+-]? (d+ (. d*)? | . d+) ([eE][+-]?d+)? from s[0..n) exactly.
- * leading_zeros: allow "007". Returns true when the whole text matches. */
-static bool scan_decimal(const char *s, size_t n, bool *has_point, bool *has_exp) {
-    size_t i = 0, intd = 0, fracd = 0;
-    *has_point = *has_exp = false;
-    if (i < n && (s[i] == '+' || s[i] == '-'))
-        i++;
-    while (i < n && is_digit(s[i])) {
-        i++;
-        intd++;
-    }
-    if (i < n && s[i] == '.') {
-        *has_point = true;
-        i++;
-        while (i < n && is_digit(s[i])) {
-            i++;
-            fracd++;
-        }
-    }
-    if (intd + fracd == 0)
-        return false;
-    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
-        *has_exp = true;
-        i++;
-        if (i < n && (s[i] == '+' || s[i] == '-'))
-            i++;
-        size_t ed = 0;
-        while (i < n && is_digit(s[i])) {
-            i++;
-            ed++;
-        }
-        if (ed == 0)
-            return false;
-    }
-    return i == n;
-}
+/* ---------------------------------------------------------------- numbers */
 
 static const double pow10_exact[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
                                        1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
                                        1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
 
-/* Converts text already accepted by scan_decimal. */
-static bool convert_decimal(const char *s, size_t n, double *out) {
+typedef enum {
+    DEC_NO,    /* not the decimal grammar */
+    DEC_EXACT, /* matched, *out holds the value */
+    DEC_SLOW,  /* matched, but the value needs decimal_strtod */
+} dec_result;
+
+/* Digits from *i on, into *mant (wrapping past 19 of them; the caller then takes the
+ * slow path). Returns how many. */
+static size_t take_digits(const char *s, size_t n, size_t *i, uint64_t *mant) {
+    size_t a = *i, j = a;
+    uint64_t m = *mant;
+    for (unsigned d; j < n && (d = (unsigned)(unsigned char)s[j] - '0') <= 9; j++)
+        m = m * 10 + d;
+    *mant = m;
+    *i = j;
+    return j - a;
+}
+
+/* Zeros from *i on. Returns how many. */
+static size_t skip_zeros(const char *s, size_t n, size_t *i) {
+    size_t a = *i;
+    while (*i < n && s[*i] == '0')
+        (*i)++;
+    return *i - a;
+}
+
+/* Scans [+-]? (d+ (. d*)? | . d+) ([eE][+-]?d+)? over all of s[0..n) and, in the
+ * same pass, converts it when that is exact (Clinger's fast path: a mantissa of at
+ * most 19 significant digits below 2^53, times or divided by a power of ten up to
+ * 1e22, is one correctly rounded operation; zero is exact whatever the exponent).
+ * Leading zeros are not significant digits; after the point they still scale. */
+static dec_result scan_decimal(const char *s, size_t n, bool *has_point, bool *has_exp,
+                               double *out) {
     size_t i = 0;
     bool neg = false;
-    if (s[i] == '+' || s[i] == '-')
-        neg = s[i++] == '-';
     uint64_t mant = 0;
-    int sig = 0, exp10 = 0;
-    bool exact = true, after_point = false;
-    for (; i < n && (is_digit(s[i]) || s[i] == '.'); i++) {
-        if (s[i] == '.') {
-            after_point = true;
-            continue;
+    int64_t exp10 = 0; /* digit counts are bounded by n: no overflow */
+    *has_point = *has_exp = false;
+    if (i < n && (s[i] == '+' || s[i] == '-'))
+        neg = s[i++] == '-';
+    size_t intd = skip_zeros(s, n, &i);
+    size_t sig = take_digits(s, n, &i, &mant);
+    intd += sig;
+    size_t fracd = 0;
+    if (i < n && s[i] == '.') {
+        *has_point = true;
+        i++;
+        if (sig == 0) { /* still no significant digit: zeros after the point */
+            size_t z = skip_zeros(s, n, &i);
+            fracd += z;
+            exp10 -= (int64_t)z;
         }
-        int d = s[i] - '0';
-        if (mant == 0 && d == 0) {
-            if (after_point)
-                exp10--;
-            continue;
-        }
-        if (sig >= 19) {
-            exact = false;
-            break;
-        }
-        mant = mant * 10 + (uint64_t)d;
-        sig++;
-        if (after_point)
-            exp10--;
+        size_t f = take_digits(s, n, &i, &mant);
+        fracd += f;
+        sig += f;
+        exp10 -= (int64_t)f;
     }
-    if (exact && i < n && (s[i] == 'e' || s[i] == 'E')) {
+    if (intd + fracd == 0)
+        return DEC_NO;
+    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+        *has_exp = true;
         i++;
         bool eneg = false;
-        if (s[i] == '+' || s[i] == '-')
+        if (i < n && (s[i] == '+' || s[i] == '-'))
             eneg = s[i++] == '-';
+        size_t ed = 0;
         long e = 0;
-        for (; i < n && is_digit(s[i]); i++) {
-            if (e < 100000)
+        for (; i < n && is_digit(s[i]); i++, ed++) {
+            if (e < 100000) /* far beyond any fast-path exponent; no overflow */
                 e = e * 10 + (s[i] - '0');
         }
-        exp10 += (int)(eneg ? -e : e);
+        if (ed == 0)
+            return DEC_NO;
+        exp10 += eneg ? -e : e;
     }
+    if (i != n)
+        return DEC_NO;
+    bool exact = sig <= 19; /* else mant wrapped: digits were dropped */
     if (exact && mant < (1ULL << 53) && exp10 >= -22 && exp10 <= 22) {
         double v = (double)mant;
         v = exp10 < 0 ? v / pow10_exact[-exp10] : v * pow10_exact[exp10];
         *out = neg ? -v : v;
-        return true;
+        return DEC_EXACT;
     }
     if (exact && mant == 0) {
         *out = neg ? -0.0 : 0.0;
-        return true;
+        return DEC_EXACT;
     }
+    return DEC_SLOW;
+}
+
+/* The value of text scan_decimal matched but could not convert exactly: strtod
+ * on a bounded stack copy (correctly rounded). */
+static bool decimal_strtod(const char *s, size_t n, double *out) {
     char buf[DQ_NUM_MAX_TEXT + 1];
     if (n > DQ_NUM_MAX_TEXT)
         return false;
@@ -139,6 +152,19 @@ static bool convert_decimal(const char *s, size_t n, double *out) {
         return false;
     *out = v;
     return true;
+}
+
+/* Converts text the decimal grammar accepts. */
+static bool convert_decimal(const char *s, size_t n, double *out) {
+    bool pt, ex;
+    switch (scan_decimal(s, n, &pt, &ex, out)) {
+    case DEC_EXACT:
+        return true;
+    case DEC_SLOW:
+        return decimal_strtod(s, n, out);
+    default:
+        return false;
+    }
 }
 
 static bool special_number(const char *s, size_t n, double *out) {
@@ -199,9 +225,14 @@ bool dq_parse_number(const char *s, size_t n, const dq_numfmt *nf, double *out) 
     if (n == 0 || n > DQ_NUM_MAX_TEXT)
         return false;
     bool pt, ex;
-    if (scan_decimal(s, n, &pt, &ex))
-        return convert_decimal(s, n, out);
-    return n <= 4 && special_number(s, n, out);
+    switch (scan_decimal(s, n, &pt, &ex, out)) {
+    case DEC_EXACT:
+        return true;
+    case DEC_SLOW:
+        return decimal_strtod(s, n, out);
+    default:
+        return n <= 4 && special_number(s, n, out);
+    }
 }
 
 bool dq_parse_integer(const char *s, size_t n, const dq_numfmt *nf, int64_t *out, double *dbl,
@@ -220,6 +251,21 @@ bool dq_parse_integer(const char *s, size_t n, const dq_numfmt *nf, int64_t *out
         neg = s[i++] == '-';
     if (i == n)
         return false;
+    if (n - i <= 18) {
+        /* At most 18 digits: below 10^18 < 2^63, so no overflow checks. */
+        uint64_t mag = 0;
+        for (; i < n; i++) {
+            unsigned d = (unsigned)(unsigned char)s[i] - '0';
+            if (d > 9)
+                return false;
+            mag = mag * 10 + d;
+        }
+        *big = false;
+        *out = neg ? -(int64_t)mag : (int64_t)mag;
+        if (dbl)
+            *dbl = (double)*out;
+        return true;
+    }
     uint64_t mag = 0;
     bool over = false;
     double approx = 0;
@@ -280,7 +326,9 @@ bool dq_parse_number_lenient(const char *s, size_t n, double *out, bool *is_int,
         return true;
     }
     bool pt, ex;
-    if (!scan_decimal(s, n, &pt, &ex))
+    double x;
+    dec_result r = scan_decimal(s, n, &pt, &ex, &x);
+    if (r == DEC_NO)
         return false;
     if (!pt && !ex) {
         int64_t v;
@@ -295,7 +343,10 @@ bool dq_parse_number_lenient(const char *s, size_t n, double *out, bool *is_int,
             return true;
         }
     }
-    return convert_decimal(s, n, out);
+    if (r == DEC_SLOW)
+        return decimal_strtod(s, n, out);
+    *out = x;
+    return true;
 }
 
 /* ---------------------------------------------------------------- calendar */
