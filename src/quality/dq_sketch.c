@@ -259,7 +259,7 @@ static bool distinct_room(const dq_distinct *d, size_t k) {
 
 /* Applies the queued adds. distinct_room() held for each when it was queued,
  * so none of them can fail. */
-static void distinct_flush(dq_distinct *d) {
+__attribute__((noinline)) static void distinct_flush(dq_distinct *d) {
     for (size_t k = 0; k < d->npend; k++) {
         uint64_t h = d->pend[k];
         if (d->approx) {
@@ -286,22 +286,29 @@ static const dq_distinct *distinct_settled(const dq_distinct *d) {
     return d;
 }
 
+/* An add that may grow the table or switch it to HyperLogLog: the queue goes
+ * first, so the pool sees the same takes in the same order. Out of line, so that
+ * the queueing path below stays a leaf with few registers to save. */
+__attribute__((noinline)) static cel_status distinct_add_now(dq_distinct *d, uint64_t h,
+                                                             cel_error *err) {
+    distinct_flush(d);
+    return distinct_apply(d, h, err);
+}
+
 cel_status dq_distinct_add(dq_distinct *d, uint64_t h, cel_error *err) {
     if (h == 0)
         h = 1;
-    if (distinct_room(d, d->npend + 1)) {
-        /* GCC/Clang builtin; a hint only (no fault on any address) */
-        if (d->approx)
-            __builtin_prefetch(&d->hll.reg[h >> HLL_Q], 1);
-        else
-            __builtin_prefetch(&d->tab[dtab_home(h, d->cap)], 1);
-        d->pend[d->npend++] = h;
-        if (d->npend == DQ_DISTINCT_PEND)
-            distinct_flush(d);
-        return CEL_OK;
-    }
-    distinct_flush(d);
-    return distinct_apply(d, h, err);
+    /* GCC/Clang builtin; a hint only (no fault on any address) */
+    if (d->approx)
+        __builtin_prefetch(&d->hll.reg[h >> HLL_Q], 1);
+    else if (distinct_room(d, d->npend + 1))
+        __builtin_prefetch(&d->tab[dtab_home(h, d->cap)], 1);
+    else
+        return distinct_add_now(d, h, err);
+    d->pend[d->npend++] = h;
+    if (d->npend == DQ_DISTINCT_PEND)
+        distinct_flush(d);
+    return CEL_OK;
 }
 
 uint64_t dq_distinct_count_of(const dq_distinct *d, uint64_t h) {
