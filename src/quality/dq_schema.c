@@ -123,7 +123,13 @@ static dq_h128 hash_double(double d, uint64_t seed) {
         d = 0.0;
     if (isnan(d))
         d = NAN;
-    return dq_hash128(&d, sizeof d, seed);
+    uint64_t w;
+    memcpy(&w, &d, sizeof w);
+    return dq_hash128_u64(w, seed);
+}
+
+static dq_h128 hash_int(int64_t i, uint64_t seed) {
+    return dq_hash128_u64((uint64_t)i, seed);
 }
 
 dq_h128 dq_raw_key(const cel_value *v) {
@@ -131,7 +137,7 @@ dq_h128 dq_raw_key(const cel_value *v) {
     case CEL_V_INT:
         if (v->i >= -(INT64_C(1) << 53) && v->i <= (INT64_C(1) << 53))
             return hash_double((double)v->i, SEED_N);
-        return dq_hash128(&v->i, sizeof v->i, SEED_I);
+        return hash_int(v->i, SEED_I);
     case CEL_V_DOUBLE:
         return hash_double(v->d, SEED_N);
     case CEL_V_BOOL: {
@@ -262,7 +268,7 @@ void dq_cast(const dq_field *f, const cel_value *v, dq_cell *c, dbuf *scratch) {
         if (ok && !big) {
             c->has_int = c->has_num = true;
             c->num = (double)c->ival;
-            c->key = dq_hash128(&c->ival, sizeof c->ival, SEED_I);
+            c->key = hash_int(c->ival, SEED_I);
         }
         break;
     }

@@ -58,6 +58,21 @@ dq_h128 dq_hash128(const void *p, size_t n, uint64_t seed) {
     return h;
 }
 
+dq_h128 dq_hash128_u64(uint64_t w, uint64_t seed) {
+    /* dq_hash128 with n = 8, its constants folded: one word round, then the round
+     * for the empty tail (t = 0) */
+    uint64_t a = seed ^ 0x9e3779b97f4a7c15ULL ^ (8 * 0xff51afd7ed558ccdULL);
+    uint64_t b = ~seed + 0xc4ceb9fe1a85ec53ULL + 8;
+    a = rotl((a ^ w) * 0x87c37b91114253d5ULL, 31);
+    b = rotl((b + w) * 0x4cf5ad432745937fULL, 27) + a;
+    a = rotl(a * 0x87c37b91114253d5ULL, 31);
+    b = rotl(b * 0x4cf5ad432745937fULL, 27) + a;
+    dq_h128 h;
+    h.a = dq_mix64(a ^ rotl(b, 17));
+    h.b = dq_mix64(b + h.a);
+    return h;
+}
+
 dq_h128 dq_h128_combine(dq_h128 acc, dq_h128 x) {
     dq_h128 h;
     h.a = dq_mix64(rotl(acc.a, 23) * 0x9e3779b97f4a7c15ULL ^ x.a);

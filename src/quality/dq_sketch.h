@@ -29,6 +29,8 @@ typedef struct dq_h128 {
 
 uint64_t dq_mix64(uint64_t x);
 dq_h128 dq_hash128(const void *p, size_t n, uint64_t seed);
+/* dq_hash128(&w, 8, seed), for keys that are one word (numbers, integers). */
+dq_h128 dq_hash128_u64(uint64_t w, uint64_t seed);
 /* Order-dependent combination of a running hash with the next component. */
 dq_h128 dq_h128_combine(dq_h128 acc, dq_h128 x);
 
