@@ -365,16 +365,20 @@ static void csvr_on_record(int term, void *ud) {
         }
     }
     size_t ncols = r->cols.n;
-    for (size_t i = 0; i < ncols; i++) {
+    size_t have = r->ncells < ncols ? r->ncells : ncols;
+    /* Only kind, s and len vary: the other members stay 0 from calloc (sinks get
+     * the values read-only). */
+    for (size_t i = 0; i < have; i++) {
         cel_value *v = &r->vals[i];
-        memset(v, 0, sizeof *v);
-        if (i < r->ncells) {
-            v->kind = CEL_V_TEXT;
-            v->s = csvr_cell(r, i);
-            v->len = r->clen[i];
-        } else {
-            v->kind = CEL_V_ABSENT;
-        }
+        v->kind = CEL_V_TEXT;
+        v->s = r->cells.data + r->coff[i];
+        v->len = r->clen[i];
+    }
+    for (size_t i = have; i < ncols; i++) {
+        cel_value *v = &r->vals[i];
+        v->kind = CEL_V_ABSENT;
+        v->s = NULL;
+        v->len = 0;
     }
     if (r->ncells > ncols)
         rdx_set_extra(r->ncells - ncols, csvr_cell(r, ncols), r->clen[ncols]);
