@@ -410,8 +410,34 @@ static bool expect(const char *s, size_t n, size_t *i, char c) {
     return false;
 }
 
+/* The two ASCII digits at s as a number, or -1. */
+static int two_digits(const char *s) {
+    unsigned a = (unsigned)(unsigned char)s[0] - '0', b = (unsigned)(unsigned char)s[1] - '0';
+    return a <= 9 && b <= 9 ? (int)(a * 10 + b) : -1;
+}
+
+static bool date_set(dq_tm *tm, int64_t y, int m, int d) {
+    if (d < 1 || d > days_in_month(y, m))
+        return false;
+    tm->year = (int)y;
+    tm->mon = m;
+    tm->day = d;
+    tm->has_date = 1;
+    return true;
+}
+
 /* [-]YYYY[Y...]-MM-DD at *i */
 static bool iso_date_at(const char *s, size_t n, size_t *i, dq_tm *tm) {
+    size_t j = *i;
+    if (n - j >= 10 && s[j + 4] == '-' && s[j + 7] == '-') {
+        /* the usual form, four year digits: read at fixed offsets */
+        int y1 = two_digits(s + j), y2 = two_digits(s + j + 2);
+        int m = two_digits(s + j + 5), d = two_digits(s + j + 8);
+        if (y1 >= 0 && y2 >= 0 && m >= 0 && d >= 0) {
+            *i = j + 10;
+            return date_set(tm, y1 * 100 + y2, m, d);
+        }
+    }
     bool neg = expect(s, n, i, '-');
     int64_t y = 0;
     int nd = 0;
@@ -427,13 +453,7 @@ static bool iso_date_at(const char *s, size_t n, size_t *i, dq_tm *tm) {
         return false;
     if (neg)
         y = -y;
-    if (d < 1 || d > days_in_month(y, m))
-        return false;
-    tm->year = (int)y;
-    tm->mon = m;
-    tm->day = d;
-    tm->has_date = 1;
-    return true;
+    return date_set(tm, y, m, d);
 }
 
 /* Z | ±hh:mm (also ±hhmm when loose) at *i; nothing is fine too. */
@@ -467,12 +487,16 @@ static bool zone_at(const char *s, size_t n, size_t *i, dq_tm *tm, bool loose) {
 /* hh:mm:ss[.f] at *i; seconds optional when opt_sec. */
 static bool iso_time_at(const char *s, size_t n, size_t *i, dq_tm *tm, bool opt_sec) {
     int hh, mm, ss = 0;
-    if (!digits(s, n, i, 2, &hh) || !expect(s, n, i, ':') || !digits(s, n, i, 2, &mm))
+    size_t j = *i;
+    if (n - j < 5 || s[j + 2] != ':' || (hh = two_digits(s + j)) < 0 ||
+        (mm = two_digits(s + j + 3)) < 0)
         return false;
+    *i = j + 5;
     double frac = 0;
     if (expect(s, n, i, ':')) {
-        if (!digits(s, n, i, 2, &ss))
+        if (n - *i < 2 || (ss = two_digits(s + *i)) < 0)
             return false;
+        *i += 2;
         if (expect(s, n, i, '.')) {
             double scale = 0.1;
             size_t nd = 0;
