@@ -18,6 +18,11 @@
  *   CSVR_SNIFF_LINES lines, picks the delimiter, then replays that buffer.
  * - libcsv's callbacks cannot stop it; after a failure the callbacks do nothing and
  *   we return at the end of the current piece (one line at most).
+ * - Most records are one line without quotes. Parsed from the start state, such a
+ *   piece yields its cells verbatim, back to back, one delimiter apart (nothing is
+ *   unquoted, trimmed or skipped), and the record ends with the piece, inside the
+ *   csv_parse call. Then the record's cells point into the piece instead of being
+ *   copied (csvr_start_piece decides, csvr_on_cell keeps the offsets).
  * - UTF-8 is validated per piece (one call per line instead of one per cell). A
  *   cell is the record's text cut at ASCII delimiters, minus ASCII quotes, and
  *   valid UTF-8 stays valid under both, so while every piece of the current record
@@ -59,7 +64,7 @@ struct csvr {
 
     /* The record being assembled. */
     dbuf cells;    /* cell bytes back to back */
-    size_t *coff;  /* cell i starts at cells.data + coff[i] */
+    size_t *coff;  /* cell i starts at csvr_base() + coff[i] */
     size_t *clen;  /* and is clen[i] bytes long */
     size_t ncells; /* cells so far */
     size_t ccap;   /* capacity of coff / clen */
@@ -73,6 +78,11 @@ struct csvr {
     uint64_t row_line; /* line where the current record started */
     bool row_line_known;
     uint64_t rows;
+
+    bool line_start;   /* the next piece starts a physical line */
+    bool direct;       /* the current record's cells are in the piece, not in cells */
+    const char *piece; /* the piece being parsed */
+    size_t piece_next; /* direct: where the next cell starts in it */
 
     bool piece_utf8; /* the piece being parsed is valid UTF-8 on its own */
     bool rec_utf8;   /* so was every piece of the current record so far */
@@ -109,6 +119,7 @@ cel_status csvr_new(const cel_reader_opts *opts, const cel_row_sink *sink, bool 
     colmap_init(&r->cols, opts->max_columns);
     r->line = 1;
     r->piece_utf8 = r->rec_utf8 = true;
+    r->line_start = true;
     *out = r;
     return CEL_OK;
 }
@@ -241,10 +252,14 @@ static void csvr_on_cell(void *data, size_t len, void *ud) {
         return;
     if (r->ncells == r->ccap && !csvr_grow_cells(r))
         return;
-    r->coff[r->ncells] = r->cells.len;
     r->clen[r->ncells] = len;
     dbuf *b = &r->cells;
-    if (b->cap - b->len > len) {
+    if (r->direct) {
+        /* s holds the same bytes as the piece at piece_next (see csvr_start_piece) */
+        r->coff[r->ncells] = r->piece_next;
+        r->piece_next += len + 1;
+    } else if (b->cap - b->len > len) {
+        r->coff[r->ncells] = b->len;
         /* Room in the buffer: append in place (dbuf_append's own work, minus its
          * max check: the cells' bytes are at most rec_bytes, checked above against
          * the same max_line_bytes). */
@@ -252,6 +267,7 @@ static void csvr_on_cell(void *data, size_t len, void *ud) {
         b->len += len;
         b->data[b->len] = '\0';
     } else {
+        r->coff[r->ncells] = b->len;
         cel_status st = dbuf_append(b, s, len);
         if (st != CEL_OK) {
             csvr_failf(r, st, "CSV line %llu: %s", (unsigned long long)r->row_line,
@@ -262,8 +278,13 @@ static void csvr_on_cell(void *data, size_t len, void *ud) {
     r->ncells++;
 }
 
+/* Where the current record's cell offsets point. */
+static const char *csvr_base(const csvr *r) {
+    return r->direct ? r->piece : r->cells.data;
+}
+
 static const char *csvr_cell(const csvr *r, size_t i) {
-    return r->cells.data + r->coff[i];
+    return csvr_base(r) + r->coff[i];
 }
 
 /* Makes the columns from the current record (header) or from its width. */
@@ -366,12 +387,13 @@ static void csvr_on_record(int term, void *ud) {
     }
     size_t ncols = r->cols.n;
     size_t have = r->ncells < ncols ? r->ncells : ncols;
+    const char *base = csvr_base(r);
     /* Only kind, s and len vary: the other members stay 0 from calloc (sinks get
      * the values read-only). */
     for (size_t i = 0; i < have; i++) {
         cel_value *v = &r->vals[i];
         v->kind = CEL_V_TEXT;
-        v->s = r->cells.data + r->coff[i];
+        v->s = base + r->coff[i];
         v->len = r->clen[i];
     }
     for (size_t i = have; i < ncols; i++) {
@@ -420,6 +442,22 @@ static cel_status csvr_check_partial(csvr *r) {
                       (unsigned long long)r->row_line, r->ncells + 1, r->o.max_field_bytes);
 }
 
+/* Before csv_parse of s[0..n): may the record's cells point into the piece? Yes
+ * when the parser is in its start state (the previous piece ended a line, and no
+ * cell of a record is pending: a line end inside quotes is a pending cell byte),
+ * the piece holds a whole line (it ends with CR or LF) and no quote. libcsv then
+ * copies every byte but the delimiters and the line end into cells, in order (with
+ * csvr_no_space it trims and skips nothing), and ends the record at the piece's
+ * end. Cells never hold a line break here, so the UTF-8 error's line count over
+ * the (empty) cells buffer stays right. */
+static void csvr_start_piece(csvr *r, const char *s, size_t n) {
+    r->piece = s;
+    r->piece_next = 0;
+    r->direct = r->line_start && r->ncells == 0 && r->p.entry_pos == 0 &&
+                (s[n - 1] == '\n' || s[n - 1] == '\r') && memchr(s, r->quote, n) == NULL;
+    r->line_start = s[n - 1] == '\n' || s[n - 1] == '\r';
+}
+
 /* Feeds text to libcsv, one line (or CSVR_PIECE bytes) per call. */
 static cel_status csvr_parse(csvr *r, const char *data, size_t len) {
     while (len > 0) {
@@ -440,7 +478,9 @@ static cel_status csvr_parse(csvr *r, const char *data, size_t len) {
             r->piece_utf8 = u8_invalid_at((const unsigned char *)data, n) == n;
             r->rec_utf8 = r->rec_utf8 && r->piece_utf8;
         }
+        csvr_start_piece(r, data, n);
         size_t done = csv_parse(&r->p, data, n, csvr_on_cell, csvr_on_record, r);
+        r->direct = false; /* the piece is gone after this call */
         if (r->st != CEL_OK)
             return r->st;
         if (csvr_check_partial(r) != CEL_OK)
