@@ -78,8 +78,8 @@ static size_t skip_zeros(const char *s, size_t n, size_t *i) {
  * most 19 significant digits below 2^53, times or divided by a power of ten up to
  * 1e22, is one correctly rounded operation; zero is exact whatever the exponent).
  * Leading zeros are not significant digits; after the point they still scale. */
-static dec_result scan_decimal(const char *s, size_t n, bool *has_point, bool *has_exp,
-                               double *out) {
+static dec_result scan_decimal(const char *s, size_t n, bool *has_point, bool *has_exp, double *out,
+                               uint64_t *int_mag) {
     size_t i = 0;
     bool neg = false;
     uint64_t mant = 0;
@@ -124,6 +124,9 @@ static dec_result scan_decimal(const char *s, size_t n, bool *has_point, bool *h
     }
     if (i != n)
         return DEC_NO;
+    /* An integer literal of at most 18 significant digits: its magnitude, which
+     * fits int64 (the caller may skip dq_parse_integer); else UINT64_MAX. */
+    *int_mag = !*has_point && !*has_exp && sig <= 18 ? mant : UINT64_MAX;
     bool exact = sig <= 19; /* else mant wrapped: digits were dropped */
     if (exact && mant < (1ULL << 53) && exp10 >= -22 && exp10 <= 22) {
         double v = (double)mant;
@@ -157,7 +160,8 @@ static bool decimal_strtod(const char *s, size_t n, double *out) {
 /* Converts text the decimal grammar accepts. */
 static bool convert_decimal(const char *s, size_t n, double *out) {
     bool pt, ex;
-    switch (scan_decimal(s, n, &pt, &ex, out)) {
+    uint64_t mag;
+    switch (scan_decimal(s, n, &pt, &ex, out, &mag)) {
     case DEC_EXACT:
         return true;
     case DEC_SLOW:
@@ -225,7 +229,8 @@ bool dq_parse_number(const char *s, size_t n, const dq_numfmt *nf, double *out) 
     if (n == 0 || n > DQ_NUM_MAX_TEXT)
         return false;
     bool pt, ex;
-    switch (scan_decimal(s, n, &pt, &ex, out)) {
+    uint64_t mag;
+    switch (scan_decimal(s, n, &pt, &ex, out, &mag)) {
     case DEC_EXACT:
         return true;
     case DEC_SLOW:
@@ -300,12 +305,13 @@ bool dq_parse_integer(const char *s, size_t n, const dq_numfmt *nf, int64_t *out
 }
 
 bool dq_parse_number_lenient(const char *s, size_t n, double *out, bool *is_int, int64_t *iv) {
-    while (n && (s[0] == ' ' || s[0] == '\t')) {
-        s++;
+    size_t a = 0;
+    while (a < n && (s[a] == ' ' || s[a] == '\t'))
+        a++;
+    while (n > a && (s[n - 1] == ' ' || s[n - 1] == '\t'))
         n--;
-    }
-    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
-        n--;
+    s += a;
+    n -= a;
     *is_int = false;
     if (n == 0 || n > DQ_NUM_MAX_TEXT)
         return false;
@@ -327,14 +333,20 @@ bool dq_parse_number_lenient(const char *s, size_t n, double *out, bool *is_int,
     }
     bool pt, ex;
     double x;
-    dec_result r = scan_decimal(s, n, &pt, &ex, &x);
+    uint64_t mag;
+    dec_result r = scan_decimal(s, n, &pt, &ex, &x, &mag);
     if (r == DEC_NO)
         return false;
     if (!pt && !ex) {
         int64_t v;
-        bool big;
+        bool big = false;
         double d;
-        if (dq_parse_integer(s, n, NULL, &v, &d, &big) && !big) {
+        bool ok = true;
+        if (mag != UINT64_MAX) /* what dq_parse_integer gives, without a second read */
+            v = neg ? -(int64_t)mag : (int64_t)mag;
+        else
+            ok = dq_parse_integer(s, n, NULL, &v, &d, &big);
+        if (ok && !big) {
             *is_int = true;
             *iv = v;
             *out = (double)v;

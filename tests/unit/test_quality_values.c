@@ -12,6 +12,7 @@
 
 #include "quality/dq_value.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -350,7 +351,7 @@ static void test_number_random_vs_strtod(void **state) {
         uint64_t r = x;
         if (r % 3 == 0)
             buf[o++] = (r >> 2) % 2 ? '-' : '+';
-        size_t zeros = (r >> 4) % 4, intd = (r >> 6) % 12, fracd = (r >> 10) % 14;
+        size_t zeros = (r >> 4) % 4, intd = (r >> 6) % 22, fracd = (r >> 10) % 14;
         for (size_t k = 0; k < zeros; k++)
             buf[o++] = '0';
         for (size_t k = 0; k < intd; k++) {
@@ -384,6 +385,14 @@ static void test_number_random_vs_strtod(void **state) {
             fail_msg("'%s': strict %d lenient %d, strtod says %d", buf, ok, lok, valid);
         if (valid && (memcmp(&got, &want, sizeof got) != 0 || memcmp(&lenient, &want, sizeof got)))
             fail_msg("'%s': got %.17g / %.17g, strtod %.17g", buf, got, lenient, want);
+        if (valid && strpbrk(buf, ".eE") == NULL) { /* an integer literal */
+            errno = 0;
+            long long w = strtoll(buf, &end, 10);
+            bool fits = errno == 0;
+            if (is_int != fits || (fits && iv != w))
+                fail_msg("'%s': is_int %d iv %lld, strtoll %lld (fits %d)", buf, is_int,
+                         (long long)iv, w, fits);
+        }
     }
 }
 
