@@ -431,11 +431,19 @@ static cel_status csvr_start_parser(csvr *r) {
 
 /* The cell libcsv is still collecting must not pass max_field_bytes either: its
  * buffer is libcsv's, unbounded. entry_pos (a public member of struct csv_parser
- * in csv.h) is that cell's length so far. Checked after every piece and before a
- * parse error is reported, so a cell that is both too long and malformed gives
- * the same error however the input was split. */
+ * in csv.h) is that cell's length so far, plus one when the last byte seen was a
+ * quote inside a quoted cell: libcsv keeps that quote until the next byte tells
+ * whether it closes the cell (then it is dropped) or is doubled. So one byte more
+ * is allowed here, or a cell of exactly max_field_bytes would fail when a piece
+ * ends right after its closing quote and pass otherwise; a cell that is really
+ * longer still fails here one byte later, or in csvr_on_cell. Checked after every
+ * piece and before a parse error is reported, so a cell that is both too long and
+ * malformed gives the same error however the input was split. */
 static cel_status csvr_check_partial(csvr *r) {
-    if (r->p.entry_pos <= r->o.max_field_bytes)
+    size_t held = r->p.entry_pos;
+    if (held > 0)
+        held--; /* the quote libcsv may still drop */
+    if (held <= r->o.max_field_bytes)
         return CEL_OK;
     csvr_mark_row_start(r);
     return csvr_failf(r, CEL_ELIMIT, "CSV line %llu: cell %zu is longer than max_field_bytes (%zu)",

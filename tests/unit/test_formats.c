@@ -502,6 +502,25 @@ static void test_detect_window_split(void **state) {
     dbuf_free(&b);
 }
 
+/* A quoted cell of exactly max_field_bytes fits however the input is cut, also
+ * right after its closing quote (libcsv holds that quote until the next byte). */
+static void test_quoted_cell_at_limit_split(void **state) {
+    (void)state;
+    static const char csv[] = "a,b\n\"1234\",x\n\"12\"\"\",y\n";
+    cel_reader_opts o = {.header = 1, .delimiter = ',', .max_field_bytes = 4};
+    cel_status st;
+    char *out = render_all_splits(CEL_FMT_CSV, &o, csv, sizeof csv - 1, &st);
+    assert_int_equal(st, CEL_OK);
+    assert_non_null(strstr(out, "text \"1234\""));
+    assert_non_null(strstr(out, "text \"12\\\"\""));
+    free(out);
+    /* one byte more is still too long, wherever the cut falls */
+    static const char longer[] = "a,b\n\"12345\",x\n";
+    out = render_all_splits(CEL_FMT_CSV, &o, longer, sizeof longer - 1, &st);
+    assert_int_equal(st, CEL_ELIMIT);
+    free(out);
+}
+
 /* ---- generated inputs: every split gives the same rows ---------------------------- */
 
 static void gen_csv_cell(dbuf *b) {
@@ -1125,6 +1144,7 @@ int main(void) {
         cmocka_unit_test(test_numtext_python_repr),
         cmocka_unit_test(test_numtext_shortest_property),
         cmocka_unit_test(test_utf8_random),
+        cmocka_unit_test(test_quoted_cell_at_limit_split),
         cmocka_unit_test(test_utf8),
         cmocka_unit_test(test_textin),
         cmocka_unit_test(test_detect_delimiter),
