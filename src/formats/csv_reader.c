@@ -18,6 +18,16 @@
  *   CSVR_SNIFF_LINES lines, picks the delimiter, then replays that buffer.
  * - libcsv's callbacks cannot stop it; after a failure the callbacks do nothing and
  *   we return at the end of the current piece (one line at most).
+ * - Most records are one line without quotes. Parsed from the start state, such a
+ *   piece yields its cells verbatim, back to back, one delimiter apart (nothing is
+ *   unquoted, trimmed or skipped), and the record ends with the piece, inside the
+ *   csv_parse call. Then the record's cells point into the piece instead of being
+ *   copied (csvr_start_piece decides, csvr_on_cell keeps the offsets).
+ * - UTF-8 is validated per piece (one call per line instead of one per cell). A
+ *   cell is the record's text cut at ASCII delimiters, minus ASCII quotes, and
+ *   valid UTF-8 stays valid under both, so while every piece of the current record
+ *   was valid its cells are too. Otherwise each cell is checked on its own, which
+ *   finds the cell and line for the error message exactly as before.
  *
  * Not here: typing cells (the quality engine), multi-character delimiters,
  * escape characters other than the doubled quote, comment lines.
@@ -54,7 +64,7 @@ struct csvr {
 
     /* The record being assembled. */
     dbuf cells;    /* cell bytes back to back */
-    size_t *coff;  /* cell i starts at cells.data + coff[i] */
+    size_t *coff;  /* cell i starts at csvr_base() + coff[i] */
     size_t *clen;  /* and is clen[i] bytes long */
     size_t ncells; /* cells so far */
     size_t ccap;   /* capacity of coff / clen */
@@ -68,6 +78,14 @@ struct csvr {
     uint64_t row_line; /* line where the current record started */
     bool row_line_known;
     uint64_t rows;
+
+    bool line_start;   /* the next piece starts a physical line */
+    bool direct;       /* the current record's cells are in the piece, not in cells */
+    const char *piece; /* the piece being parsed */
+    size_t piece_next; /* direct: where the next cell starts in it */
+
+    bool piece_utf8; /* the piece being parsed is valid UTF-8 on its own */
+    bool rec_utf8;   /* so was every piece of the current record so far */
 
     cel_status st;  /* first failure, sticky */
     cel_error *err; /* where callbacks record messages during feed/finish */
@@ -100,6 +118,8 @@ cel_status csvr_new(const cel_reader_opts *opts, const cel_row_sink *sink, bool 
     dbuf_init(&r->cells, opts->max_line_bytes);
     colmap_init(&r->cols, opts->max_columns);
     r->line = 1;
+    r->piece_utf8 = r->rec_utf8 = true;
+    r->line_start = true;
     *out = r;
     return CEL_OK;
 }
@@ -149,6 +169,9 @@ static void csvr_reset_record(csvr *r) {
     r->ncells = 0;
     r->rec_bytes = 0;
     r->row_line_known = false;
+    /* The next record starts after this one's terminator, which ends the piece;
+     * were it to start inside the piece, it inherits the piece's verdict. */
+    r->rec_utf8 = r->piece_utf8;
 }
 
 static size_t csvr_count_lf(const char *s, size_t n) {
@@ -161,6 +184,56 @@ static size_t csvr_count_lf(const char *s, size_t n) {
     return k;
 }
 
+/* Reports the first limit the cell breaks, in the order csvr_on_cell checks them.
+ * Kept out of the callback so that its common path stays short. */
+static void csvr_cell_too_big(csvr *r, size_t len, size_t add) {
+    size_t col = r->ncells + 1;
+    /* The cell length first: csvr_check_partial can only know that one. */
+    if (len > r->o.max_field_bytes)
+        csvr_failf(r, CEL_ELIMIT, "CSV line %llu: cell %zu is longer than max_field_bytes (%zu)",
+                   (unsigned long long)r->row_line, col, r->o.max_field_bytes);
+    else if (r->ncells >= r->o.max_columns)
+        csvr_failf(r, CEL_ELIMIT, "CSV line %llu: more than max_columns (%zu) cells",
+                   (unsigned long long)r->row_line, r->o.max_columns);
+    else if (add > r->o.max_line_bytes || r->rec_bytes > r->o.max_line_bytes - add)
+        csvr_failf(r, CEL_ELIMIT, "CSV line %llu: record is longer than max_line_bytes (%zu)",
+                   (unsigned long long)r->row_line, r->o.max_line_bytes);
+}
+
+/* Fails the read when s[0..len), the next cell, is not valid UTF-8. */
+static bool csvr_cell_utf8_ok(csvr *r, const char *s, size_t len) {
+    size_t bad = u8_invalid_at((const unsigned char *)s, len);
+    if (bad == len)
+        return true;
+    /* All line breaks inside a record are inside its cells. */
+    uint64_t at = r->row_line + csvr_count_lf(r->cells.data ? r->cells.data : "", r->cells.len) +
+                  csvr_count_lf(s, bad);
+    csvr_failf(r, CEL_EPARSE, "CSV line %llu: invalid UTF-8 (byte 0x%02X) in column %zu",
+               (unsigned long long)at, (unsigned char)s[bad], r->ncells + 1);
+    return false;
+}
+
+/* Doubles the per-cell offset and length arrays. */
+static bool csvr_grow_cells(csvr *r) {
+    size_t ncap = r->ccap ? r->ccap * 2 : 64;
+    size_t *coff = realloc(r->coff, ncap * sizeof *coff);
+    if (coff == NULL) {
+        csvr_failf(r, CEL_ENOMEM, "out of memory reading CSV line %llu",
+                   (unsigned long long)r->row_line);
+        return false;
+    }
+    r->coff = coff;
+    size_t *clen = realloc(r->clen, ncap * sizeof *clen);
+    if (clen == NULL) {
+        csvr_failf(r, CEL_ENOMEM, "out of memory reading CSV line %llu",
+                   (unsigned long long)r->row_line);
+        return false;
+    }
+    r->clen = clen;
+    r->ccap = ncap;
+    return true;
+}
+
 /* libcsv cell callback: copies the cell into the record after the checks. */
 static void csvr_on_cell(void *data, size_t len, void *ud) {
     csvr *r = ud;
@@ -168,68 +241,50 @@ static void csvr_on_cell(void *data, size_t len, void *ud) {
         return;
     csvr_mark_row_start(r);
     const char *s = data ? data : "";
-    size_t col = r->ncells + 1;
-    /* The cell length first: csvr_check_partial can only know that one. */
-    if (len > r->o.max_field_bytes) {
-        csvr_failf(r, CEL_ELIMIT, "CSV line %llu: cell %zu is longer than max_field_bytes (%zu)",
-                   (unsigned long long)r->row_line, col, r->o.max_field_bytes);
-        return;
-    }
-    if (r->ncells >= r->o.max_columns) {
-        csvr_failf(r, CEL_ELIMIT, "CSV line %llu: more than max_columns (%zu) cells",
-                   (unsigned long long)r->row_line, r->o.max_columns);
-        return;
-    }
     size_t add = len + (r->ncells ? 1 : 0);
-    if (add > r->o.max_line_bytes || r->rec_bytes > r->o.max_line_bytes - add) {
-        csvr_failf(r, CEL_ELIMIT, "CSV line %llu: record is longer than max_line_bytes (%zu)",
-                   (unsigned long long)r->row_line, r->o.max_line_bytes);
+    if (len > r->o.max_field_bytes || r->ncells >= r->o.max_columns || add > r->o.max_line_bytes ||
+        r->rec_bytes > r->o.max_line_bytes - add) {
+        csvr_cell_too_big(r, len, add);
         return;
     }
     r->rec_bytes += add;
-    if (r->validate_utf8) {
-        size_t bad = u8_invalid_at((const unsigned char *)s, len);
-        if (bad < len) {
-            /* All line breaks inside a record are inside its cells. */
-            uint64_t at = r->row_line +
-                          csvr_count_lf(r->cells.data ? r->cells.data : "", r->cells.len) +
-                          csvr_count_lf(s, bad);
-            csvr_failf(r, CEL_EPARSE, "CSV line %llu: invalid UTF-8 (byte 0x%02X) in column %zu",
-                       (unsigned long long)at, (unsigned char)s[bad], col);
-            return;
-        }
-    }
-    if (r->ncells == r->ccap) {
-        size_t ncap = r->ccap ? r->ccap * 2 : 64;
-        size_t *coff = realloc(r->coff, ncap * sizeof *coff);
-        if (coff == NULL) {
-            csvr_failf(r, CEL_ENOMEM, "out of memory reading CSV line %llu",
-                       (unsigned long long)r->row_line);
-            return;
-        }
-        r->coff = coff;
-        size_t *clen = realloc(r->clen, ncap * sizeof *clen);
-        if (clen == NULL) {
-            csvr_failf(r, CEL_ENOMEM, "out of memory reading CSV line %llu",
-                       (unsigned long long)r->row_line);
-            return;
-        }
-        r->clen = clen;
-        r->ccap = ncap;
-    }
-    r->coff[r->ncells] = r->cells.len;
-    r->clen[r->ncells] = len;
-    cel_status st = dbuf_append(&r->cells, s, len);
-    if (st != CEL_OK) {
-        csvr_failf(r, st, "CSV line %llu: %s", (unsigned long long)r->row_line,
-                   st == CEL_ELIMIT ? "record is longer than max_line_bytes" : "out of memory");
+    if (r->validate_utf8 && !r->rec_utf8 && !csvr_cell_utf8_ok(r, s, len))
         return;
+    if (r->ncells == r->ccap && !csvr_grow_cells(r))
+        return;
+    r->clen[r->ncells] = len;
+    dbuf *b = &r->cells;
+    if (r->direct) {
+        /* s holds the same bytes as the piece at piece_next (see csvr_start_piece) */
+        r->coff[r->ncells] = r->piece_next;
+        r->piece_next += len + 1;
+    } else if (b->cap - b->len > len) {
+        r->coff[r->ncells] = b->len;
+        /* Room in the buffer: append in place (dbuf_append's own work, minus its
+         * max check: the cells' bytes are at most rec_bytes, checked above against
+         * the same max_line_bytes). */
+        memcpy(b->data + b->len, s, len);
+        b->len += len;
+        b->data[b->len] = '\0';
+    } else {
+        r->coff[r->ncells] = b->len;
+        cel_status st = dbuf_append(b, s, len);
+        if (st != CEL_OK) {
+            csvr_failf(r, st, "CSV line %llu: %s", (unsigned long long)r->row_line,
+                       st == CEL_ELIMIT ? "record is longer than max_line_bytes" : "out of memory");
+            return;
+        }
     }
     r->ncells++;
 }
 
+/* Where the current record's cell offsets point. */
+static const char *csvr_base(const csvr *r) {
+    return r->direct ? r->piece : r->cells.data;
+}
+
 static const char *csvr_cell(const csvr *r, size_t i) {
-    return r->cells.data + r->coff[i];
+    return csvr_base(r) + r->coff[i];
 }
 
 /* Makes the columns from the current record (header) or from its width. */
@@ -331,16 +386,21 @@ static void csvr_on_record(int term, void *ud) {
         }
     }
     size_t ncols = r->cols.n;
-    for (size_t i = 0; i < ncols; i++) {
+    size_t have = r->ncells < ncols ? r->ncells : ncols;
+    const char *base = csvr_base(r);
+    /* Only kind, s and len vary: the other members stay 0 from calloc (sinks get
+     * the values read-only). */
+    for (size_t i = 0; i < have; i++) {
         cel_value *v = &r->vals[i];
-        memset(v, 0, sizeof *v);
-        if (i < r->ncells) {
-            v->kind = CEL_V_TEXT;
-            v->s = csvr_cell(r, i);
-            v->len = r->clen[i];
-        } else {
-            v->kind = CEL_V_ABSENT;
-        }
+        v->kind = CEL_V_TEXT;
+        v->s = base + r->coff[i];
+        v->len = r->clen[i];
+    }
+    for (size_t i = have; i < ncols; i++) {
+        cel_value *v = &r->vals[i];
+        v->kind = CEL_V_ABSENT;
+        v->s = NULL;
+        v->len = 0;
     }
     if (r->ncells > ncols)
         rdx_set_extra(r->ncells - ncols, csvr_cell(r, ncols), r->clen[ncols]);
@@ -371,15 +431,39 @@ static cel_status csvr_start_parser(csvr *r) {
 
 /* The cell libcsv is still collecting must not pass max_field_bytes either: its
  * buffer is libcsv's, unbounded. entry_pos (a public member of struct csv_parser
- * in csv.h) is that cell's length so far. Checked after every piece and before a
- * parse error is reported, so a cell that is both too long and malformed gives
- * the same error however the input was split. */
+ * in csv.h) is that cell's length so far, plus one when the last byte seen was a
+ * quote inside a quoted cell: libcsv keeps that quote until the next byte tells
+ * whether it closes the cell (then it is dropped) or is doubled. So one byte more
+ * is allowed here, or a cell of exactly max_field_bytes would fail when a piece
+ * ends right after its closing quote and pass otherwise; a cell that is really
+ * longer still fails here one byte later, or in csvr_on_cell. Checked after every
+ * piece and before a parse error is reported, so a cell that is both too long and
+ * malformed gives the same error however the input was split. */
 static cel_status csvr_check_partial(csvr *r) {
-    if (r->p.entry_pos <= r->o.max_field_bytes)
+    size_t held = r->p.entry_pos;
+    if (held > 0)
+        held--; /* the quote libcsv may still drop */
+    if (held <= r->o.max_field_bytes)
         return CEL_OK;
     csvr_mark_row_start(r);
     return csvr_failf(r, CEL_ELIMIT, "CSV line %llu: cell %zu is longer than max_field_bytes (%zu)",
                       (unsigned long long)r->row_line, r->ncells + 1, r->o.max_field_bytes);
+}
+
+/* Before csv_parse of s[0..n): may the record's cells point into the piece? Yes
+ * when the parser is in its start state (the previous piece ended a line, and no
+ * cell of a record is pending: a line end inside quotes is a pending cell byte),
+ * the piece holds a whole line (it ends with CR or LF) and no quote. libcsv then
+ * copies every byte but the delimiters and the line end into cells, in order (with
+ * csvr_no_space it trims and skips nothing), and ends the record at the piece's
+ * end. Cells never hold a line break here, so the UTF-8 error's line count over
+ * the (empty) cells buffer stays right. */
+static void csvr_start_piece(csvr *r, const char *s, size_t n) {
+    r->piece = s;
+    r->piece_next = 0;
+    r->direct = r->line_start && r->ncells == 0 && r->p.entry_pos == 0 &&
+                (s[n - 1] == '\n' || s[n - 1] == '\r') && memchr(s, r->quote, n) == NULL;
+    r->line_start = s[n - 1] == '\n' || s[n - 1] == '\r';
 }
 
 /* Feeds text to libcsv, one line (or CSVR_PIECE bytes) per call. */
@@ -398,7 +482,13 @@ static cel_status csvr_parse(csvr *r, const char *data, size_t len) {
         }
         if (!r->row_line_known && data[0] != '\n' && data[0] != '\r')
             csvr_mark_row_start(r); /* the next record starts here */
+        if (r->validate_utf8) {
+            r->piece_utf8 = u8_invalid_at((const unsigned char *)data, n) == n;
+            r->rec_utf8 = r->rec_utf8 && r->piece_utf8;
+        }
+        csvr_start_piece(r, data, n);
         size_t done = csv_parse(&r->p, data, n, csvr_on_cell, csvr_on_record, r);
+        r->direct = false; /* the piece is gone after this call */
         if (r->st != CEL_OK)
             return r->st;
         if (csvr_check_partial(r) != CEL_OK)

@@ -7,17 +7,28 @@
 #include <stdint.h>
 #include <string.h>
 
+#define U8_HIGH UINT64_C(0x8080808080808080)
+
+static uint64_t u8_load(const unsigned char *s) {
+    uint64_t w;
+    memcpy(&w, s, 8);
+    return w;
+}
+
 size_t u8_invalid_at(const unsigned char *s, size_t n) {
     size_t i = 0;
     while (i < n) {
-        /* ASCII fast path: eight bytes with no high bit set. */
-        while (i + 8 <= n) {
-            uint64_t w;
-            memcpy(&w, s + i, 8);
-            if (w & UINT64_C(0x8080808080808080))
-                break;
+        /* ASCII fast path: 32, then 8 bytes at a time with no high bit set. */
+        while (n - i >= 32 &&
+               ((u8_load(s + i) | u8_load(s + i + 8) | u8_load(s + i + 16) | u8_load(s + i + 24)) &
+                U8_HIGH) == 0)
+            i += 32;
+        while (n - i >= 8 && (u8_load(s + i) & U8_HIGH) == 0)
             i += 8;
-        }
+        /* Fewer than 8 left: when the last 8 bytes are ASCII, so is the rest (i is at
+         * the start of a character), and we are done without a byte loop. */
+        if (n - i < 8 && n >= 8 && (u8_load(s + n - 8) & U8_HIGH) == 0)
+            return n;
         if (i >= n)
             break;
         unsigned char c = s[i];

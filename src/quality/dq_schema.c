@@ -81,9 +81,19 @@ static cel_status strlist_push(dq_strlist *l, const char *s, size_t n, cel_error
 }
 
 bool dq_strlist_has(const dq_strlist *l, const char *s, size_t n) {
-    for (size_t i = 0; i < l->n; i++)
-        if (l->len[i] == n && (n == 0 || memcmp(l->v[i], s, n) == 0))
+    /* Called for every text cell (missing values) and boolean cell: the entries
+     * are short ("", "NA", "true"), so a byte loop beats a memcmp call, and with no
+     * call this stays a leaf function. */
+    for (size_t i = 0; i < l->n; i++) {
+        if (l->len[i] != n)
+            continue;
+        const char *v = l->v[i];
+        size_t k = 0;
+        while (k < n && v[k] == s[k])
+            k++;
+        if (k == n)
             return true;
+    }
     return false;
 }
 
@@ -123,7 +133,13 @@ static dq_h128 hash_double(double d, uint64_t seed) {
         d = 0.0;
     if (isnan(d))
         d = NAN;
-    return dq_hash128(&d, sizeof d, seed);
+    uint64_t w;
+    memcpy(&w, &d, sizeof w);
+    return dq_hash128_u64(w, seed);
+}
+
+static dq_h128 hash_int(int64_t i, uint64_t seed) {
+    return dq_hash128_u64((uint64_t)i, seed);
 }
 
 dq_h128 dq_raw_key(const cel_value *v) {
@@ -131,7 +147,7 @@ dq_h128 dq_raw_key(const cel_value *v) {
     case CEL_V_INT:
         if (v->i >= -(INT64_C(1) << 53) && v->i <= (INT64_C(1) << 53))
             return hash_double((double)v->i, SEED_N);
-        return dq_hash128(&v->i, sizeof v->i, SEED_I);
+        return hash_int(v->i, SEED_I);
     case CEL_V_DOUBLE:
         return hash_double(v->d, SEED_N);
     case CEL_V_BOOL: {
@@ -262,7 +278,7 @@ void dq_cast(const dq_field *f, const cel_value *v, dq_cell *c, dbuf *scratch) {
         if (ok && !big) {
             c->has_int = c->has_num = true;
             c->num = (double)c->ival;
-            c->key = dq_hash128(&c->ival, sizeof c->ival, SEED_I);
+            c->key = hash_int(c->ival, SEED_I);
         }
         break;
     }
@@ -403,6 +419,23 @@ static int key_qsort_cmp(const void *x, const void *y) {
     return key_cmp(x, y);
 }
 
+/* Binary search of the sorted enum keys (bsearch with key_cmp inlined: the
+ * comparator call per step cost more than the search). */
+static bool enum_has(const dq_field *f, const dq_h128 *k) {
+    size_t lo = 0, hi = f->n_enum;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int r = key_cmp(&f->enum_keys[mid], k);
+        if (r == 0)
+            return true;
+        if (r < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return false;
+}
+
 unsigned dq_check_bounds(const dq_field *f, const cel_value *v, dq_cell *c, dbuf *scratch) {
     unsigned m = 0;
     if (!f->has_bounds || !c->valid)
@@ -435,10 +468,8 @@ unsigned dq_check_bounds(const dq_field *f, const cel_value *v, dq_cell *c, dbuf
             m |= 1u << DQ_B_PATTERN;
     }
     (void)scratch;
-    if (f->n_enum) {
-        if (bsearch(&c->key, f->enum_keys, f->n_enum, sizeof(dq_h128), key_qsort_cmp) == NULL)
-            m |= 1u << DQ_B_ENUM;
-    }
+    if (f->n_enum && !enum_has(f, &c->key))
+        m |= 1u << DQ_B_ENUM;
     return m;
 }
 

@@ -7,6 +7,8 @@
  */
 #include "quality/dq_sketch.h"
 
+#include "quality/dq_bytes.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,23 +28,45 @@ static uint64_t rotl(uint64_t x, int r) {
     return (x << r) | (x >> (64 - r));
 }
 
+/* The last n % 8 bytes (fewer than 8) as a little-endian word: the hash is
+ * defined with s[i] at bits 8i. Most keys are short cells, so this tail is a good
+ * part of the hash's cost: no byte loop. */
+static uint64_t hash_tail(const unsigned char *p, size_t n) {
+    size_t r = n & 7;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    if (r && n >= 8) /* the 8 bytes ending at the end; drop the ones the loop hashed */
+        return dq_load64(p + n - 8) >> (8 * (8 - r));
+#endif
+    return dq_load_tail(p + (n - r), r);
+}
+
 dq_h128 dq_hash128(const void *p, size_t n, uint64_t seed) {
     const unsigned char *s = p;
     uint64_t a = seed ^ 0x9e3779b97f4a7c15ULL ^ ((uint64_t)n * 0xff51afd7ed558ccdULL);
     uint64_t b = ~seed + 0xc4ceb9fe1a85ec53ULL + (uint64_t)n;
-    while (n >= 8) {
-        uint64_t w;
-        memcpy(&w, s, 8);
+    for (size_t i = 0; i + 8 <= n; i += 8) {
+        uint64_t w = dq_load64(s + i);
         a = rotl((a ^ w) * 0x87c37b91114253d5ULL, 31);
         b = rotl((b + w) * 0x4cf5ad432745937fULL, 27) + a;
-        s += 8;
-        n -= 8;
     }
-    uint64_t t = 0;
-    for (size_t i = 0; i < n; i++)
-        t |= (uint64_t)s[i] << (8 * i);
+    uint64_t t = hash_tail(s, n);
     a = rotl((a ^ t) * 0x87c37b91114253d5ULL, 31);
     b = rotl((b + t) * 0x4cf5ad432745937fULL, 27) + a;
+    dq_h128 h;
+    h.a = dq_mix64(a ^ rotl(b, 17));
+    h.b = dq_mix64(b + h.a);
+    return h;
+}
+
+dq_h128 dq_hash128_u64(uint64_t w, uint64_t seed) {
+    /* dq_hash128 with n = 8, its constants folded: one word round, then the round
+     * for the empty tail (t = 0) */
+    uint64_t a = seed ^ 0x9e3779b97f4a7c15ULL ^ (8 * 0xff51afd7ed558ccdULL);
+    uint64_t b = ~seed + 0xc4ceb9fe1a85ec53ULL + 8;
+    a = rotl((a ^ w) * 0x87c37b91114253d5ULL, 31);
+    b = rotl((b + w) * 0x4cf5ad432745937fULL, 27) + a;
+    a = rotl(a * 0x87c37b91114253d5ULL, 31);
+    b = rotl(b * 0x4cf5ad432745937fULL, 27) + a;
     dq_h128 h;
     h.a = dq_mix64(a ^ rotl(b, 17));
     h.b = dq_mix64(b + h.a);
@@ -162,8 +186,16 @@ void dq_distinct_init(dq_distinct *d, dq_pool *pool) {
     d->pool = pool;
 }
 
+/* Home slot of h. The engine's keys come out of dq_hash128 (a splitmix64
+ * finalizer), so their low bits are already uniform: mixing them again would only
+ * cost time. Slot order never shows in results (counts are read back by key or
+ * as a sorted list, and HLL registers take a maximum). */
+static size_t dtab_home(uint64_t h, size_t cap) {
+    return (size_t)h & (cap - 1);
+}
+
 static void dtab_put(dq_dslot *tab, size_t cap, uint64_t h, uint64_t count) {
-    size_t i = (size_t)dq_mix64(h) & (cap - 1);
+    size_t i = dtab_home(h, cap);
     while (tab[i].h != 0 && tab[i].h != h)
         i = (i + 1) & (cap - 1);
     tab[i].h = h;
@@ -207,16 +239,14 @@ static cel_status distinct_grow(dq_distinct *d, cel_error *err) {
     return CEL_OK;
 }
 
-cel_status dq_distinct_add(dq_distinct *d, uint64_t h, cel_error *err) {
-    if (h == 0)
-        h = 1;
+/* Applies one add now: may grow the table or switch to HyperLogLog. */
+static cel_status distinct_apply(dq_distinct *d, uint64_t h, cel_error *err) {
     if (d->approx) {
         dq_hll_add(&d->hll, h);
         return CEL_OK;
     }
-    size_t i = 0;
     if (d->cap) {
-        i = (size_t)dq_mix64(h) & (d->cap - 1);
+        size_t i = dtab_home(h, d->cap);
         while (d->tab[i].h != 0 && d->tab[i].h != h)
             i = (i + 1) & (d->cap - 1);
         if (d->tab[i].h == h) {
@@ -241,12 +271,79 @@ cel_status dq_distinct_add(dq_distinct *d, uint64_t h, cel_error *err) {
     return CEL_OK;
 }
 
+/* True when k more adds, all of new values in the worst case, can neither
+ * grow the table nor switch it to HyperLogLog (the tests in distinct_apply). */
+static bool distinct_room(const dq_distinct *d, size_t k) {
+    if (d->approx)
+        return true;
+    if (d->cap == 0)
+        return false;
+    if (d->max_exact && d->n + k > d->max_exact)
+        return false;
+    return (d->n + k) * 10 <= d->cap * 7;
+}
+
+/* Applies the queued adds. distinct_room() held for each when it was queued,
+ * so none of them can fail. */
+__attribute__((noinline)) static void distinct_flush(dq_distinct *d) {
+    for (size_t k = 0; k < d->npend; k++) {
+        uint64_t h = d->pend[k];
+        if (d->approx) {
+            dq_hll_add(&d->hll, h);
+            continue;
+        }
+        size_t i = dtab_home(h, d->cap);
+        while (d->tab[i].h != 0 && d->tab[i].h != h)
+            i = (i + 1) & (d->cap - 1);
+        if (d->tab[i].h == 0) {
+            d->tab[i].h = h;
+            d->n++;
+        }
+        d->tab[i].count++;
+    }
+    d->npend = 0;
+}
+
+/* The readers take a const pointer (they do not change the counter's value);
+ * applying the queue is how they read it. */
+static const dq_distinct *distinct_settled(const dq_distinct *d) {
+    if (d->npend)
+        distinct_flush((dq_distinct *)d);
+    return d;
+}
+
+/* An add that may grow the table or switch it to HyperLogLog: the queue goes
+ * first, so the pool sees the same takes in the same order. Out of line, so that
+ * the queueing path below stays a leaf with few registers to save. */
+__attribute__((noinline)) static cel_status distinct_add_now(dq_distinct *d, uint64_t h,
+                                                             cel_error *err) {
+    distinct_flush(d);
+    return distinct_apply(d, h, err);
+}
+
+cel_status dq_distinct_add(dq_distinct *d, uint64_t h, cel_error *err) {
+    if (h == 0)
+        h = 1;
+    /* GCC/Clang builtin; a hint only (no fault on any address) */
+    if (d->approx)
+        __builtin_prefetch(&d->hll.reg[h >> HLL_Q], 1);
+    else if (distinct_room(d, d->npend + 1))
+        __builtin_prefetch(&d->tab[dtab_home(h, d->cap)], 1);
+    else
+        return distinct_add_now(d, h, err);
+    d->pend[d->npend++] = h;
+    if (d->npend == DQ_DISTINCT_PEND)
+        distinct_flush(d);
+    return CEL_OK;
+}
+
 uint64_t dq_distinct_count_of(const dq_distinct *d, uint64_t h) {
+    d = distinct_settled(d);
     if (h == 0)
         h = 1;
     if (d->approx || d->cap == 0)
         return 0;
-    size_t i = (size_t)dq_mix64(h) & (d->cap - 1);
+    size_t i = dtab_home(h, d->cap);
     while (d->tab[i].h != 0) {
         if (d->tab[i].h == h)
             return d->tab[i].count;
@@ -256,12 +353,14 @@ uint64_t dq_distinct_count_of(const dq_distinct *d, uint64_t h) {
 }
 
 uint64_t dq_distinct_value(const dq_distinct *d) {
+    d = distinct_settled(d);
     if (!d->approx)
         return d->n;
     return (uint64_t)llround(dq_hll_estimate(&d->hll));
 }
 
 size_t dq_distinct_top_counts(const dq_distinct *d, uint64_t *out, size_t k) {
+    d = distinct_settled(d);
     size_t have = 0;
     if (d->approx)
         return 0;
@@ -287,7 +386,7 @@ void dq_distinct_free(dq_distinct *d) {
         dq_pool_give(d->pool, d->taken);
     }
     d->tab = NULL;
-    d->taken = d->cap = d->n = 0;
+    d->taken = d->cap = d->n = d->npend = 0;
     dq_hll_free(&d->hll);
 }
 
@@ -297,13 +396,11 @@ void dq_distinct_free(dq_distinct *d) {
 
 void dq_topk_init(dq_topk *t) {
     memset(t, 0, sizeof *t);
-    for (size_t i = 0; i < TOPK_IDX; i++)
-        t->index[i] = -1;
+    memset(t->index, 0xFF, sizeof t->index); /* every slot -1 */
 }
 
 static void topk_reindex(dq_topk *t) {
-    for (size_t i = 0; i < TOPK_IDX; i++)
-        t->index[i] = -1;
+    memset(t->index, 0xFF, sizeof t->index); /* every slot -1 */
     for (size_t k = 0; k < t->n; k++) {
         size_t i = (size_t)(t->items[k].h % TOPK_IDX);
         while (t->index[i] >= 0)
@@ -312,13 +409,20 @@ static void topk_reindex(dq_topk *t) {
     }
 }
 
-size_t dq_copy_utf8(char *out, const char *s, size_t len, size_t max) {
+/* How many bytes of s[0..len) fit in max bytes without splitting a UTF-8
+ * sequence: cut before the lead byte of the sequence s[max] belongs to. */
+static size_t utf8_cut(const char *s, size_t len, size_t max) {
     size_t n = len;
     if (n > max) {
         n = max;
         while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
             n--;
     }
+    return n;
+}
+
+size_t dq_copy_utf8(char *out, const char *s, size_t len, size_t max) {
+    size_t n = utf8_cut(s, len, max);
     if (n)
         memcpy(out, s, n);
     out[n] = '\0';
@@ -339,9 +443,9 @@ void dq_topk_add(dq_topk *t, uint64_t h, const char *text, size_t len) {
         dq_topk_item *it = &t->items[t->n];
         it->h = h;
         it->count = 1;
-        char tmp[DQ_TOPK_TEXT + 1];
-        size_t c = dq_copy_utf8(tmp, text, len, DQ_TOPK_TEXT);
-        memcpy(it->text, tmp, c);
+        size_t c = utf8_cut(text, len, DQ_TOPK_TEXT); /* text is not NUL-terminated */
+        if (c)
+            memcpy(it->text, text, c);
         it->len = (uint16_t)c;
         it->truncated = c < len;
         t->index[i] = (int16_t)t->n;
@@ -355,6 +459,8 @@ void dq_topk_add(dq_topk *t, uint64_t h, const char *text, size_t len) {
         if (--t->items[k].count > 0)
             t->items[w++] = t->items[k];
     }
-    t->n = w;
-    topk_reindex(t);
+    if (w < t->n) { /* the index holds positions: rebuild it only when items moved */
+        t->n = w;
+        topk_reindex(t);
+    }
 }

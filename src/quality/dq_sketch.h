@@ -29,6 +29,8 @@ typedef struct dq_h128 {
 
 uint64_t dq_mix64(uint64_t x);
 dq_h128 dq_hash128(const void *p, size_t n, uint64_t seed);
+/* dq_hash128(&w, 8, seed), for keys that are one word (numbers, integers). */
+dq_h128 dq_hash128_u64(uint64_t w, uint64_t seed);
 /* Order-dependent combination of a running hash with the next component. */
 dq_h128 dq_h128_combine(dq_h128 acc, dq_h128 x);
 
@@ -60,7 +62,15 @@ void dq_hll_free(dq_hll *h);
 
 /* Distinct values of one column: an exact hash64 -> count table while the pool
  * allows it to grow and it holds at most max_exact values (0 = no own limit), then
- * HyperLogLog (approx = true; counts are then lost). */
+ * HyperLogLog (approx = true; counts are then lost).
+ *
+ * Keys must be well mixed (dq_hash128 output): the table uses their low bits.
+ * Adds may wait in a short queue (pend) whose slots are prefetched, so that a
+ * table or register array larger than the cache costs one overlapped miss per
+ * batch instead of one stall per cell. Only adds that cannot grow the table or
+ * switch it to HyperLogLog wait, so every pool take happens at the same add as
+ * without the queue; the readers below apply the queue first. */
+#define DQ_DISTINCT_PEND 8
 typedef struct dq_dslot {
     uint64_t h, count; /* h == 0: empty */
 } dq_dslot;
@@ -70,9 +80,13 @@ typedef struct dq_distinct {
     size_t cap, n, taken, max_exact;
     bool approx;
     dq_hll hll;
+    size_t npend;
+    uint64_t pend[DQ_DISTINCT_PEND]; /* adds not yet applied, in order */
 } dq_distinct;
 void dq_distinct_init(dq_distinct *d, dq_pool *pool);
 cel_status dq_distinct_add(dq_distinct *d, uint64_t h, cel_error *err) CEL_MUST_CHECK;
+/* The readers apply queued adds first: the queue is part of the counter's value,
+ * so they take a const pointer, but d itself must not be a const object. */
 /* Exact count of h, or 0 when unknown (approx mode or never seen). */
 uint64_t dq_distinct_count_of(const dq_distinct *d, uint64_t h);
 /* Number of distinct values: exact, or the HLL estimate (rounded). */

@@ -13,6 +13,8 @@
  */
 #include "quality/dq_value.h"
 
+#include "quality/dq_bytes.h"
+
 #include <ctype.h>
 #include <math.h>
 #include <stdlib.h>
@@ -22,110 +24,126 @@ static bool is_digit(char c) {
     return c >= '0' && c <= '9';
 }
 
-static bool ieq(const char *s, size_t n, const char *lit) {
-    size_t l = strlen(lit);
+/* s[0..n) equals the lower-case literal lit (of length l) in any case. */
+static bool ieq_n(const char *s, size_t n, const char *lit, size_t l) {
     if (n != l)
         return false;
-    for (size_t i = 0; i < n; i++)
-        if (tolower((unsigned char)s[i]) != lit[i])
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 'A' && c <= 'Z') /* tolower() in the C locale, without the call */
+            c = (unsigned char)(c - 'A' + 'a');
+        if (c != (unsigned char)lit[i])
             return false;
+    }
     return true;
 }
 
-/* ---------------------------------------------------------------- numbers */
+/* ieq(s, n, "lit"): the literal's length is known at compile time. */
+#define ieq(s, n, lit) ieq_n((s), (n), (lit), sizeof(lit) - 1)
 
-/* Scans [+-]? (d+ (. d*)? | . d+) ([eE][+-]?d+)? from s[0..n) exactly.
- * leading_zeros: allow "007". Returns true when the whole text matches. */
-static bool scan_decimal(const char *s, size_t n, bool *has_point, bool *has_exp) {
-    size_t i = 0, intd = 0, fracd = 0;
-    *has_point = *has_exp = false;
-    if (i < n && (s[i] == '+' || s[i] == '-'))
-        i++;
-    while (i < n && is_digit(s[i])) {
-        i++;
-        intd++;
-    }
-    if (i < n && s[i] == '.') {
-        *has_point = true;
-        i++;
-        while (i < n && is_digit(s[i])) {
-            i++;
-            fracd++;
-        }
-    }
-    if (intd + fracd == 0)
-        return false;
-    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
-        *has_exp = true;
-        i++;
-        if (i < n && (s[i] == '+' || s[i] == '-'))
-            i++;
-        size_t ed = 0;
-        while (i < n && is_digit(s[i])) {
-            i++;
-            ed++;
-        }
-        if (ed == 0)
-            return false;
-    }
-    return i == n;
-}
+/* ---------------------------------------------------------------- numbers */
 
 static const double pow10_exact[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
                                        1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
                                        1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
 
-/* Converts text already accepted by scan_decimal. */
-static bool convert_decimal(const char *s, size_t n, double *out) {
+typedef enum {
+    DEC_NO,    /* not the decimal grammar */
+    DEC_EXACT, /* matched, *out holds the value */
+    DEC_SLOW,  /* matched, but the value needs decimal_strtod */
+} dec_result;
+
+/* Digits from *i on, into *mant (wrapping past 19 of them; the caller then takes the
+ * slow path). Returns how many. */
+static size_t take_digits(const char *s, size_t n, size_t *i, uint64_t *mant) {
+    size_t a = *i, j = a;
+    uint64_t m = *mant;
+    for (unsigned d; j < n && (d = (unsigned)(unsigned char)s[j] - '0') <= 9; j++)
+        m = m * 10 + d;
+    *mant = m;
+    *i = j;
+    return j - a;
+}
+
+/* Zeros from *i on. Returns how many. */
+static size_t skip_zeros(const char *s, size_t n, size_t *i) {
+    size_t a = *i;
+    while (*i < n && s[*i] == '0')
+        (*i)++;
+    return *i - a;
+}
+
+/* Scans [+-]? (d+ (. d*)? | . d+) ([eE][+-]?d+)? over all of s[0..n) and, in the
+ * same pass, converts it when that is exact (Clinger's fast path: a mantissa of at
+ * most 19 significant digits below 2^53, times or divided by a power of ten up to
+ * 1e22, is one correctly rounded operation; zero is exact whatever the exponent).
+ * Leading zeros are not significant digits; after the point they still scale. */
+static dec_result scan_decimal(const char *s, size_t n, bool *has_point, bool *has_exp, double *out,
+                               uint64_t *int_mag) {
     size_t i = 0;
     bool neg = false;
-    if (s[i] == '+' || s[i] == '-')
-        neg = s[i++] == '-';
     uint64_t mant = 0;
-    int sig = 0, exp10 = 0;
-    bool exact = true, after_point = false;
-    for (; i < n && (is_digit(s[i]) || s[i] == '.'); i++) {
-        if (s[i] == '.') {
-            after_point = true;
-            continue;
+    int64_t exp10 = 0; /* digit counts are bounded by n: no overflow */
+    *has_point = *has_exp = false;
+    if (i < n && (s[i] == '+' || s[i] == '-'))
+        neg = s[i++] == '-';
+    size_t intd = skip_zeros(s, n, &i);
+    size_t sig = take_digits(s, n, &i, &mant);
+    intd += sig;
+    size_t fracd = 0;
+    if (i < n && s[i] == '.') {
+        *has_point = true;
+        i++;
+        if (sig == 0) { /* still no significant digit: zeros after the point */
+            size_t z = skip_zeros(s, n, &i);
+            fracd += z;
+            exp10 -= (int64_t)z;
         }
-        int d = s[i] - '0';
-        if (mant == 0 && d == 0) {
-            if (after_point)
-                exp10--;
-            continue;
-        }
-        if (sig >= 19) {
-            exact = false;
-            break;
-        }
-        mant = mant * 10 + (uint64_t)d;
-        sig++;
-        if (after_point)
-            exp10--;
+        size_t f = take_digits(s, n, &i, &mant);
+        fracd += f;
+        sig += f;
+        exp10 -= (int64_t)f;
     }
-    if (exact && i < n && (s[i] == 'e' || s[i] == 'E')) {
+    if (intd + fracd == 0)
+        return DEC_NO;
+    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+        *has_exp = true;
         i++;
         bool eneg = false;
-        if (s[i] == '+' || s[i] == '-')
+        if (i < n && (s[i] == '+' || s[i] == '-'))
             eneg = s[i++] == '-';
+        size_t ed = 0;
         long e = 0;
-        for (; i < n && is_digit(s[i]); i++) {
-            if (e < 100000)
+        for (; i < n && is_digit(s[i]); i++, ed++) {
+            if (e < 100000) /* far beyond any fast-path exponent; no overflow */
                 e = e * 10 + (s[i] - '0');
         }
-        exp10 += (int)(eneg ? -e : e);
+        if (ed == 0)
+            return DEC_NO;
+        exp10 += eneg ? -e : e;
     }
+    if (i != n)
+        return DEC_NO;
+    /* An integer literal of at most 18 significant digits: its magnitude, which
+     * fits int64 (the caller may skip dq_parse_integer); else UINT64_MAX. */
+    *int_mag = !*has_point && !*has_exp && sig <= 18 ? mant : UINT64_MAX;
+    bool exact = sig <= 19; /* else mant wrapped: digits were dropped */
     if (exact && mant < (1ULL << 53) && exp10 >= -22 && exp10 <= 22) {
         double v = (double)mant;
         v = exp10 < 0 ? v / pow10_exact[-exp10] : v * pow10_exact[exp10];
         *out = neg ? -v : v;
-        return true;
+        return DEC_EXACT;
     }
     if (exact && mant == 0) {
         *out = neg ? -0.0 : 0.0;
-        return true;
+        return DEC_EXACT;
     }
+    return DEC_SLOW;
+}
+
+/* The value of text scan_decimal matched but could not convert exactly: strtod
+ * on a bounded stack copy (correctly rounded). */
+static bool decimal_strtod(const char *s, size_t n, double *out) {
     char buf[DQ_NUM_MAX_TEXT + 1];
     if (n > DQ_NUM_MAX_TEXT)
         return false;
@@ -137,6 +155,20 @@ static bool convert_decimal(const char *s, size_t n, double *out) {
         return false;
     *out = v;
     return true;
+}
+
+/* Converts text the decimal grammar accepts. */
+static bool convert_decimal(const char *s, size_t n, double *out) {
+    bool pt, ex;
+    uint64_t mag;
+    switch (scan_decimal(s, n, &pt, &ex, out, &mag)) {
+    case DEC_EXACT:
+        return true;
+    case DEC_SLOW:
+        return decimal_strtod(s, n, out);
+    default:
+        return false;
+    }
 }
 
 static bool special_number(const char *s, size_t n, double *out) {
@@ -197,9 +229,15 @@ bool dq_parse_number(const char *s, size_t n, const dq_numfmt *nf, double *out) 
     if (n == 0 || n > DQ_NUM_MAX_TEXT)
         return false;
     bool pt, ex;
-    if (scan_decimal(s, n, &pt, &ex))
-        return convert_decimal(s, n, out);
-    return n <= 4 && special_number(s, n, out);
+    uint64_t mag;
+    switch (scan_decimal(s, n, &pt, &ex, out, &mag)) {
+    case DEC_EXACT:
+        return true;
+    case DEC_SLOW:
+        return decimal_strtod(s, n, out);
+    default:
+        return n <= 4 && special_number(s, n, out);
+    }
 }
 
 bool dq_parse_integer(const char *s, size_t n, const dq_numfmt *nf, int64_t *out, double *dbl,
@@ -218,6 +256,21 @@ bool dq_parse_integer(const char *s, size_t n, const dq_numfmt *nf, int64_t *out
         neg = s[i++] == '-';
     if (i == n)
         return false;
+    if (n - i <= 18) {
+        /* At most 18 digits: below 10^18 < 2^63, so no overflow checks. */
+        uint64_t mag = 0;
+        for (; i < n; i++) {
+            unsigned d = (unsigned)(unsigned char)s[i] - '0';
+            if (d > 9)
+                return false;
+            mag = mag * 10 + d;
+        }
+        *big = false;
+        *out = neg ? -(int64_t)mag : (int64_t)mag;
+        if (dbl)
+            *dbl = (double)*out;
+        return true;
+    }
     uint64_t mag = 0;
     bool over = false;
     double approx = 0;
@@ -252,12 +305,13 @@ bool dq_parse_integer(const char *s, size_t n, const dq_numfmt *nf, int64_t *out
 }
 
 bool dq_parse_number_lenient(const char *s, size_t n, double *out, bool *is_int, int64_t *iv) {
-    while (n && (s[0] == ' ' || s[0] == '\t')) {
-        s++;
+    size_t a = 0;
+    while (a < n && (s[a] == ' ' || s[a] == '\t'))
+        a++;
+    while (n > a && (s[n - 1] == ' ' || s[n - 1] == '\t'))
         n--;
-    }
-    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
-        n--;
+    s += a;
+    n -= a;
     *is_int = false;
     if (n == 0 || n > DQ_NUM_MAX_TEXT)
         return false;
@@ -278,13 +332,21 @@ bool dq_parse_number_lenient(const char *s, size_t n, double *out, bool *is_int,
         return true;
     }
     bool pt, ex;
-    if (!scan_decimal(s, n, &pt, &ex))
+    double x;
+    uint64_t mag;
+    dec_result r = scan_decimal(s, n, &pt, &ex, &x, &mag);
+    if (r == DEC_NO)
         return false;
     if (!pt && !ex) {
         int64_t v;
-        bool big;
+        bool big = false;
         double d;
-        if (dq_parse_integer(s, n, NULL, &v, &d, &big) && !big) {
+        bool ok = true;
+        if (mag != UINT64_MAX) /* what dq_parse_integer gives, without a second read */
+            v = neg ? -(int64_t)mag : (int64_t)mag;
+        else
+            ok = dq_parse_integer(s, n, NULL, &v, &d, &big);
+        if (ok && !big) {
             *is_int = true;
             *iv = v;
             *out = (double)v;
@@ -293,7 +355,10 @@ bool dq_parse_number_lenient(const char *s, size_t n, double *out, bool *is_int,
             return true;
         }
     }
-    return convert_decimal(s, n, out);
+    if (r == DEC_SLOW)
+        return decimal_strtod(s, n, out);
+    *out = x;
+    return true;
 }
 
 /* ---------------------------------------------------------------- calendar */
@@ -357,8 +422,34 @@ static bool expect(const char *s, size_t n, size_t *i, char c) {
     return false;
 }
 
+/* The two ASCII digits at s as a number, or -1. */
+static int two_digits(const char *s) {
+    unsigned a = (unsigned)(unsigned char)s[0] - '0', b = (unsigned)(unsigned char)s[1] - '0';
+    return a <= 9 && b <= 9 ? (int)(a * 10 + b) : -1;
+}
+
+static bool date_set(dq_tm *tm, int64_t y, int m, int d) {
+    if (d < 1 || d > days_in_month(y, m))
+        return false;
+    tm->year = (int)y;
+    tm->mon = m;
+    tm->day = d;
+    tm->has_date = 1;
+    return true;
+}
+
 /* [-]YYYY[Y...]-MM-DD at *i */
 static bool iso_date_at(const char *s, size_t n, size_t *i, dq_tm *tm) {
+    size_t j = *i;
+    if (n - j >= 10 && s[j + 4] == '-' && s[j + 7] == '-') {
+        /* the usual form, four year digits: read at fixed offsets */
+        int y1 = two_digits(s + j), y2 = two_digits(s + j + 2);
+        int m = two_digits(s + j + 5), d = two_digits(s + j + 8);
+        if (y1 >= 0 && y2 >= 0 && m >= 0 && d >= 0) {
+            *i = j + 10;
+            return date_set(tm, y1 * 100 + y2, m, d);
+        }
+    }
     bool neg = expect(s, n, i, '-');
     int64_t y = 0;
     int nd = 0;
@@ -374,13 +465,7 @@ static bool iso_date_at(const char *s, size_t n, size_t *i, dq_tm *tm) {
         return false;
     if (neg)
         y = -y;
-    if (d < 1 || d > days_in_month(y, m))
-        return false;
-    tm->year = (int)y;
-    tm->mon = m;
-    tm->day = d;
-    tm->has_date = 1;
-    return true;
+    return date_set(tm, y, m, d);
 }
 
 /* Z | ±hh:mm (also ±hhmm when loose) at *i; nothing is fine too. */
@@ -414,12 +499,16 @@ static bool zone_at(const char *s, size_t n, size_t *i, dq_tm *tm, bool loose) {
 /* hh:mm:ss[.f] at *i; seconds optional when opt_sec. */
 static bool iso_time_at(const char *s, size_t n, size_t *i, dq_tm *tm, bool opt_sec) {
     int hh, mm, ss = 0;
-    if (!digits(s, n, i, 2, &hh) || !expect(s, n, i, ':') || !digits(s, n, i, 2, &mm))
+    size_t j = *i;
+    if (n - j < 5 || s[j + 2] != ':' || (hh = two_digits(s + j)) < 0 ||
+        (mm = two_digits(s + j + 3)) < 0)
         return false;
+    *i = j + 5;
     double frac = 0;
     if (expect(s, n, i, ':')) {
-        if (!digits(s, n, i, 2, &ss))
+        if (n - *i < 2 || (ss = two_digits(s + *i)) < 0)
             return false;
+        *i += 2;
         if (expect(s, n, i, '.')) {
             double scale = 0.1;
             size_t nd = 0;
@@ -1111,21 +1200,28 @@ bool dq_is_base64(const char *s, size_t n) {
     return pad <= 2;
 }
 
-size_t dq_utf8_chars(const char *s, size_t n) {
-    size_t c = 0, i = 0;
-    for (; i + 8 <= n; i += 8) { /* ASCII fast path: 8 bytes without a high bit */
-        uint64_t w;
-        memcpy(&w, s + i, 8);
-        if ((w & 0x8080808080808080ULL) == 0) {
-            c += 8;
-            continue;
-        }
-        for (size_t k = 0; k < 8; k++)
-            c += ((unsigned char)s[i + k] & 0xC0) != 0x80;
-    }
-    for (; i < n; i++)
-        c += ((unsigned char)s[i] & 0xC0) != 0x80;
-    return c;
+/* Continuation bytes (10xxxxxx) among the 8 bytes of w: bit 7 set and bit 6
+ * clear. (w << 1) moves each byte's bit 6 to its bit 7; bits crossing into the
+ * next byte are masked off. The multiply sums the per-byte 0/1 flags into the
+ * top byte (at most 8, no carry). */
+static size_t utf8_cont8(uint64_t w) {
+    uint64_t m = w & ~(w << 1) & 0x8080808080808080ULL;
+    return (size_t)(((m >> 7) * 0x0101010101010101ULL) >> 56);
+}
+
+size_t dq_utf8_chars(const char *text, size_t n) {
+    /* code points = bytes - continuation bytes, eight bytes at a time */
+    const unsigned char *s = (const unsigned char *)text;
+    size_t cont = 0, i = 0;
+    for (; i + 8 <= n; i += 8)
+        cont += utf8_cont8(dq_load64(s + i));
+    if (i == n)
+        return n - cont;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    if (n >= 8) /* the last 8 bytes, without the low ones already counted */
+        return n - cont - utf8_cont8(dq_load64(s + n - 8) >> (8 * (8 - (n - i))));
+#endif
+    return n - cont - utf8_cont8(dq_load_tail(s + i, n - i));
 }
 
 bool dq_looks_boolean(const char *s, size_t n) {

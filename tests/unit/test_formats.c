@@ -286,6 +286,66 @@ static void test_utf8(void **state) {
     }
 }
 
+/* RFC 3629 section 4's table, one byte at a time: the reference for the fast paths. */
+static size_t ref_invalid_at(const unsigned char *s, size_t n) {
+    size_t i = 0;
+    while (i < n) {
+        unsigned c = s[i], need, lo = 0x80, hi = 0xBF;
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        if (c >= 0xC2 && c <= 0xDF)
+            need = 1;
+        else if (c >= 0xE0 && c <= 0xEF)
+            need = 2, lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
+        else if (c >= 0xF0 && c <= 0xF4)
+            need = 3, lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
+        else
+            return i;
+        if (n - i - 1 < need || s[i + 1] < lo || s[i + 1] > hi)
+            return i;
+        for (size_t k = 2; k <= need; k++)
+            if ((s[i + k] & 0xC0) != 0x80)
+                return i;
+        i += need + 1;
+    }
+    return n;
+}
+
+static void test_utf8_random(void **state) {
+    (void)state;
+    /* mostly ASCII, so that the word-at-a-time paths run, with every kind of lead and
+     * continuation byte sprinkled in */
+    static const unsigned char rare[] = {0x80, 0x8F, 0x90, 0x9F, 0xA0, 0xBF, 0xC0, 0xC2, 0xDF,
+                                         0xE0, 0xE1, 0xED, 0xEF, 0xF0, 0xF3, 0xF4, 0xF5, 0xFF};
+    unsigned char buf[100];
+    uint64_t x = 7;
+    for (int it = 0; it < 300000; it++) {
+        x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+        size_t n = (size_t)(x >> 40) % 90, odds = 1 + (size_t)(x >> 20) % 64;
+        static const char *const seqs[] = {"\xC3\xA9", "\xE2\x82\xAC", "\xF0\x9F\x98\x80",
+                                           "\xED\x9F\xBF", "\xF4\x8F\xBF\xBF"};
+        for (size_t i = 0; i < n; i++) {
+            x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+            if ((x >> 33) % odds != 0) {
+                buf[i] = (unsigned char)('a' + (x >> 50) % 26);
+            } else if ((x >> 40) % 4 == 0) {
+                buf[i] = rare[(x >> 45) % sizeof rare];
+            } else { /* a valid sequence, cut by the end of the buffer */
+                const char *q = seqs[(x >> 45) % 5];
+                for (; *q && i < n; q++)
+                    buf[i++] = (unsigned char)*q;
+                i--;
+            }
+        }
+        size_t want = ref_invalid_at(buf, n);
+        size_t got = u8_invalid_at(buf, n);
+        if (got != want)
+            fail_msg("iteration %d: got %zu, want %zu", it, got, want);
+    }
+}
+
 /* ---- textin ------------------------------------------------------------------ */
 
 static cel_status collect_emit(void *ud, const char *data, size_t len, cel_error *err) {
@@ -440,6 +500,25 @@ static void test_detect_window_split(void **state) {
     assert_non_null(strstr(out, "row 1 line 1: text \"a\" | text \"b\""));
     free(out);
     dbuf_free(&b);
+}
+
+/* A quoted cell of exactly max_field_bytes fits however the input is cut, also
+ * right after its closing quote (libcsv holds that quote until the next byte). */
+static void test_quoted_cell_at_limit_split(void **state) {
+    (void)state;
+    static const char csv[] = "a,b\n\"1234\",x\n\"12\"\"\",y\n";
+    cel_reader_opts o = {.header = 1, .delimiter = ',', .max_field_bytes = 4};
+    cel_status st;
+    char *out = render_all_splits(CEL_FMT_CSV, &o, csv, sizeof csv - 1, &st);
+    assert_int_equal(st, CEL_OK);
+    assert_non_null(strstr(out, "text \"1234\""));
+    assert_non_null(strstr(out, "text \"12\\\"\""));
+    free(out);
+    /* one byte more is still too long, wherever the cut falls */
+    static const char longer[] = "a,b\n\"12345\",x\n";
+    out = render_all_splits(CEL_FMT_CSV, &o, longer, sizeof longer - 1, &st);
+    assert_int_equal(st, CEL_ELIMIT);
+    free(out);
 }
 
 /* ---- generated inputs: every split gives the same rows ---------------------------- */
@@ -1064,6 +1143,8 @@ int main(void) {
         cmocka_unit_test(test_opts_defaults),
         cmocka_unit_test(test_numtext_python_repr),
         cmocka_unit_test(test_numtext_shortest_property),
+        cmocka_unit_test(test_utf8_random),
+        cmocka_unit_test(test_quoted_cell_at_limit_split),
         cmocka_unit_test(test_utf8),
         cmocka_unit_test(test_textin),
         cmocka_unit_test(test_detect_delimiter),

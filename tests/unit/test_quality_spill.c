@@ -280,6 +280,37 @@ static void test_distinct_exact_then_hll(void **state) {
     dq_distinct_free(&d);
 }
 
+/* Adds may wait in the prefetch queue: reads between adds see all of them, and
+ * the table grows (takes from the pool) at the same add as without the queue. */
+static void test_distinct_queue(void **state) {
+    (void)state;
+    dq_pool pool = {.limit = 64u << 20};
+    dq_distinct d;
+    cel_error err = {0};
+    dq_distinct_init(&d, &pool);
+    d.max_exact = 300;
+    for (uint64_t i = 0; i < 300; i++) {
+        assert_int_equal(dq_distinct_add(&d, key_of(i).a, &err), CEL_OK);
+        assert_int_equal(dq_distinct_value(&d), i + 1);
+        assert_int_equal(dq_distinct_count_of(&d, key_of(i / 2).a), 1);
+        /* the table holds n values at a load of at most 0.7 */
+        assert_true(d.n * 10 <= d.cap * 7);
+        assert_int_equal(pool.used, d.cap * sizeof(dq_dslot));
+    }
+    assert_false(d.approx);
+    assert_int_equal(dq_distinct_add(&d, key_of(300).a, &err), CEL_OK);
+    assert_true(d.approx); /* the 301st value switched at once */
+    assert_int_equal(pool.used, 0);
+    assert_int_equal(dq_distinct_count_of(&d, key_of(0).a), 0);
+    dq_distinct_free(&d);
+    dq_distinct_init(&d, &pool);
+    for (uint64_t i = 0; i < 1000; i++)
+        assert_int_equal(dq_distinct_add(&d, key_of(i % 3).a, &err), CEL_OK);
+    assert_int_equal(dq_distinct_count_of(&d, key_of(0).a), 334);
+    assert_int_equal(dq_distinct_count_of(&d, key_of(2).a), 333);
+    dq_distinct_free(&d);
+}
+
 static void test_hll_small_and_large(void **state) {
     (void)state;
     dq_hll h;
@@ -337,6 +368,61 @@ static void test_copy_utf8(void **state) {
     assert_int_equal(dq_copy_utf8(out, "abc", 3, 7), 3);
 }
 
+/* The hash's definition, one byte at a time (words little-endian): the fast
+ * dq_hash128 must give the same values for every length and alignment, since
+ * distinct counts, HyperLogLog registers and uniqueness keys depend on them. */
+static uint64_t ref_rotl(uint64_t x, int r) {
+    return (x << r) | (x >> (64 - r));
+}
+
+static dq_h128 ref_hash128(const unsigned char *s, size_t n, uint64_t seed) {
+    uint64_t a = seed ^ 0x9e3779b97f4a7c15ULL ^ ((uint64_t)n * 0xff51afd7ed558ccdULL);
+    uint64_t b = ~seed + 0xc4ceb9fe1a85ec53ULL + (uint64_t)n;
+    size_t i = 0;
+    for (;;) {
+        size_t take = n - i < 8 ? n - i : 8;
+        uint64_t w = 0;
+        for (size_t k = 0; k < take; k++)
+            w |= (uint64_t)s[i + k] << (8 * k);
+        i += take;
+        a = ref_rotl((a ^ w) * 0x87c37b91114253d5ULL, 31);
+        b = ref_rotl((b + w) * 0x4cf5ad432745937fULL, 27) + a;
+        if (take < 8)
+            break;
+    }
+    dq_h128 h;
+    h.a = dq_mix64(a ^ ref_rotl(b, 17));
+    h.b = dq_mix64(b + h.a);
+    return h;
+}
+
+static void test_hash128_definition(void **state) {
+    (void)state;
+    unsigned char buf[96];
+    uint64_t x = 12345;
+    for (size_t i = 0; i < sizeof buf; i++)
+        buf[i] = (unsigned char)(dq_rand_next(&x) >> 56);
+    for (size_t off = 0; off < 8; off++) {
+        for (size_t n = 0; n + off <= 80; n++) {
+            for (uint64_t seed = 0; seed < 3; seed++) {
+                dq_h128 got = dq_hash128(buf + off, n, seed);
+                dq_h128 want = ref_hash128(buf + off, n, seed);
+                assert_true(got.a == want.a && got.b == want.b);
+            }
+        }
+    }
+    for (uint64_t i = 0; i < 1000; i++) {
+        uint64_t w = dq_rand_next(&x);
+        dq_h128 one = dq_hash128_u64(w, i), gen = dq_hash128(&w, sizeof w, i);
+        assert_true(one.a == gen.a && one.b == gen.b);
+    }
+    /* pinned values: a change of definition changes reported estimates */
+    assert_true(dq_hash128("", 0, 1).a == 0x5d19976091ebdd66ULL);
+    assert_true(dq_hash128("abc", 3, 1).b == 0xdf380bd66f4237f3ULL);
+    assert_true(dq_hash128("user_92407", 10, 1).a == 0xa3f53339e3579e1cULL);
+    assert_true(dq_hash128("2024-07-12T06:27:09", 19, 1).b == 0x6eadc25e7a5b6cc9ULL);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_quantiles_match_pandas),
@@ -346,9 +432,11 @@ int main(void) {
         cmocka_unit_test(test_numstore_scan_order),
         cmocka_unit_test(test_keyset_memory_and_spill),
         cmocka_unit_test(test_distinct_exact_then_hll),
+        cmocka_unit_test(test_distinct_queue),
         cmocka_unit_test(test_hll_small_and_large),
         cmocka_unit_test(test_topk),
         cmocka_unit_test(test_copy_utf8),
+        cmocka_unit_test(test_hash128_definition),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

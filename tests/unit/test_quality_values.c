@@ -12,7 +12,10 @@
 
 #include "quality/dq_value.h"
 
+#include <errno.h>
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define S(x) x, strlen(x)
@@ -322,7 +325,10 @@ static void test_random_inputs(void **state) {
         (void)dq_is_uri(buf, n);
         (void)dq_is_uuid(buf, n);
         (void)dq_is_base64(buf, n);
-        (void)dq_utf8_chars(buf, n);
+        size_t chars = 0;
+        for (size_t i = 0; i < n; i++)
+            chars += ((unsigned char)buf[i] & 0xC0) != 0x80;
+        assert_int_equal(dq_utf8_chars(buf, n), chars);
         /* a random pattern over the same alphabet */
         size_t pn = n < sizeof pat - 1 ? n : sizeof pat - 1;
         memcpy(pat, buf, pn);
@@ -332,17 +338,71 @@ static void test_random_inputs(void **state) {
     }
 }
 
+/* Random decimal texts (leading zeros, points, exponents, up to 25 digits): the
+ * strict and lenient parsers give strtod's correctly rounded value, bit for bit,
+ * whether they took the exact fast path or not. */
+static void test_number_random_vs_strtod(void **state) {
+    (void)state;
+    uint64_t x = 2024;
+    char buf[64];
+    for (int it = 0; it < 300000; it++) {
+        size_t o = 0;
+        x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+        uint64_t r = x;
+        if (r % 3 == 0)
+            buf[o++] = (r >> 2) % 2 ? '-' : '+';
+        size_t zeros = (r >> 4) % 4, intd = (r >> 6) % 22, fracd = (r >> 10) % 14;
+        for (size_t k = 0; k < zeros; k++)
+            buf[o++] = '0';
+        for (size_t k = 0; k < intd; k++) {
+            x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+            buf[o++] = (char)('0' + (x >> 40) % 10);
+        }
+        if ((r >> 14) % 4 != 0) {
+            buf[o++] = '.';
+            for (size_t k = 0; k < (r >> 16) % 5; k++)
+                buf[o++] = '0';
+            for (size_t k = 0; k < fracd; k++) {
+                x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+                buf[o++] = (char)('0' + (x >> 40) % 10);
+            }
+        }
+        if ((r >> 20) % 3 == 0) {
+            o += (size_t)snprintf(buf + o, sizeof buf - o, "%s%d", (r >> 22) % 2 ? "e-" : "E",
+                                  (int)((r >> 24) % 40));
+        }
+        buf[o] = '\0';
+        char *end;
+        double want = strtod(buf, &end);
+        bool valid =
+            end == buf + o && o > 0 && strcspn(buf, "0123456789") < o && !(buf[0] == '.' && o == 1);
+        double got = 0, lenient = 0;
+        bool ok = dq_parse_number(buf, o, NULL, &got);
+        bool is_int;
+        int64_t iv;
+        bool lok = dq_parse_number_lenient(buf, o, &lenient, &is_int, &iv);
+        if (ok != valid || lok != valid)
+            fail_msg("'%s': strict %d lenient %d, strtod says %d", buf, ok, lok, valid);
+        if (valid && (memcmp(&got, &want, sizeof got) != 0 || memcmp(&lenient, &want, sizeof got)))
+            fail_msg("'%s': got %.17g / %.17g, strtod %.17g", buf, got, lenient, want);
+        if (valid && strpbrk(buf, ".eE") == NULL) { /* an integer literal */
+            errno = 0;
+            long long w = strtoll(buf, &end, 10);
+            bool fits = errno == 0;
+            if (is_int != fits || (fits && iv != w))
+                fail_msg("'%s': is_int %d iv %lld, strtoll %lld (fits %d)", buf, is_int,
+                         (long long)iv, w, fits);
+        }
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_number_strict),
-        cmocka_unit_test(test_number_options),
-        cmocka_unit_test(test_integer_strict),
-        cmocka_unit_test(test_number_lenient),
-        cmocka_unit_test(test_dates),
-        cmocka_unit_test(test_times),
-        cmocka_unit_test(test_year_month_duration),
-        cmocka_unit_test(test_geopoint),
-        cmocka_unit_test(test_string_formats),
+        cmocka_unit_test(test_number_strict),  cmocka_unit_test(test_number_random_vs_strtod),
+        cmocka_unit_test(test_number_options), cmocka_unit_test(test_integer_strict),
+        cmocka_unit_test(test_number_lenient), cmocka_unit_test(test_dates),
+        cmocka_unit_test(test_times),          cmocka_unit_test(test_year_month_duration),
+        cmocka_unit_test(test_geopoint),       cmocka_unit_test(test_string_formats),
         cmocka_unit_test(test_random_inputs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
