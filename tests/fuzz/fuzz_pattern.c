@@ -9,11 +9,12 @@
  * equal regexec's with REG_STARTEND; anything else aborts.
  *
  * Skipped for time, not for correctness (our side still runs, DFA against NFA): four
- * or more stacked quantifiers on one atom, a count above 3 on a group, three quantifiers
- * on groups, or two with a count above 3 anywhere. Our compiler bounds these, but
- * glibc's regcomp is exponential in some of them (`a++*+++++`: 15 s; `(a|b?){0,30}`
- * twice: 11 s; `(a|b||||||||){15,}` over 10 s under ASan), which would only produce
- * libFuzzer timeouts.
+ * or more stacked quantifiers on one atom, a count above 3 on a group or after another
+ * quantifier, three quantifiers on groups, or two with a count above 3 anywhere. Our
+ * compiler bounds these, but glibc's regcomp is exponential in some of them
+ * (`a++*+++++`: 15 s; `a??{22,}`: 13 s; `(a|b?){0,30}` twice: 11 s;
+ * `(a|b||||||||){15,}` over 10 s under ASan), which would only produce libFuzzer
+ * timeouts.
  */
 #include "quality/dq_pattern.h"
 
@@ -47,8 +48,8 @@ static bool glibc_slow(const char *p, size_t n) {
             }
             if (most > 3) {
                 big = true;
-                if (after_group)
-                    return true; /* (..){15,} */
+                if (after_group || run > 0)
+                    return true; /* (..){15,}, a??{22,} */
             }
             if (after_group)
                 group_quants++;
