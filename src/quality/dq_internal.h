@@ -121,6 +121,8 @@ typedef struct dq_field {
     uint64_t minlen, maxlen;
     bool has_pattern;
     regex_t re;
+    /* our matcher (dq_pattern.h) when not NULL; re is then already freed */
+    struct dq_pattern *pat;
     dq_h128 *enum_keys; /* sorted by (a, b) */
     size_t n_enum;
     bool has_bounds;

@@ -26,6 +26,7 @@
  * Not here: per-row bookkeeping (dq_engine.c), output (dq_report.c).
  */
 #include "quality/dq_internal.h"
+#include "quality/dq_pattern.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -461,11 +462,16 @@ unsigned dq_check_bounds(const dq_field *f, const cel_value *v, dq_cell *c, dbuf
             m |= 1u << DQ_B_MAXLEN;
     }
     if (f->has_pattern) {
-        /* glibc's REG_STARTEND matches s[0..len) in place: no copy, no strlen, and
-         * ^/$ anchor at the range's ends */
-        regmatch_t range = {.rm_so = 0, .rm_eo = (regoff_t)v->len};
-        if (regexec(&f->re, v->s ? v->s : "", 1, &range, REG_STARTEND) != 0)
-            m |= 1u << DQ_B_PATTERN;
+        if (f->pat != NULL) {
+            if (!dq_pattern_match(f->pat, v->s, v->len))
+                m |= 1u << DQ_B_PATTERN;
+        } else {
+            /* glibc's REG_STARTEND matches s[0..len) in place: no copy, no strlen, and
+             * ^/$ anchor at the range's ends */
+            regmatch_t range = {.rm_so = 0, .rm_eo = (regoff_t)v->len};
+            if (regexec(&f->re, v->s ? v->s : "", 1, &range, REG_STARTEND) != 0)
+                m |= 1u << DQ_B_PATTERN;
+        }
     }
     (void)scratch;
     if (f->n_enum && !enum_has(f, &c->key))
@@ -759,6 +765,13 @@ static cel_status parse_constraints(pctx *p, const json_t *jc, dq_field *f) {
                 return bad(p, msg);
             }
             f->has_pattern = true;
+            /* glibc judged validity above; the common subset then runs on our linear-time
+             * matcher (same verdicts, see dq_pattern.h), anything else stays on glibc.
+             * The pattern glibc saw ends at the first NUL (snprintf %s). */
+            f->pat =
+                dq_pattern_compile(json_string_value(v), strlen(json_string_value(v)), 0, NULL);
+            if (f->pat != NULL)
+                regfree(&f->re);
         } else if (strcmp(k, "enum") == 0) {
             st = parse_enum(p, v, f);
         } else {
@@ -1146,7 +1159,9 @@ void dq_schema_free(dq_schema *s) {
         strlist_free(&f->missing);
         strlist_free(&f->truev);
         strlist_free(&f->falsev);
-        if (f->has_pattern)
+        if (f->pat != NULL)
+            dq_pattern_free(f->pat);
+        else if (f->has_pattern)
             regfree(&f->re);
         free(f->enum_keys);
         json_decref(f->constraints);
