@@ -175,7 +175,8 @@ void dq_cast(const dq_field *f, const cel_value *v, dq_cell *c, dbuf *scratch);
 /* Canonical key of an uncast value (no field, or a cast failure). */
 dq_h128 dq_raw_key(const cel_value *v);
 /* Returns a bitmask of violated bounds constraints (1u << dq_bkind) for a valid
- * cell. scratch holds a NUL-terminated copy for regexec. */
+ * cell. Patterns match in place (dq_pattern, or glibc regexec with REG_STARTEND);
+ * scratch is the calling thread's buffer, currently unused here. */
 unsigned dq_check_bounds(const dq_field *f, const cel_value *v, dq_cell *c, dbuf *scratch);
 /* Numeric value of a cell for statistics (see quality.h "numeric-ish"). */
 bool dq_stat_number(const dq_field *f, const cel_value *v, const dq_cell *c, double *out);
