@@ -217,13 +217,9 @@ static bool csvr_cell_utf8_ok(csvr *r, const char *s, size_t len) {
 static bool csvr_grow_cells(csvr *r) {
     size_t ncap = r->ccap ? r->ccap * 2 : 64;
     size_t *coff = realloc(r->coff, ncap * sizeof *coff);
-    if (coff == NULL) {
-        csvr_failf(r, CEL_ENOMEM, "out of memory reading CSV line %llu",
-                   (unsigned long long)r->row_line);
-        return false;
-    }
-    r->coff = coff;
-    size_t *clen = realloc(r->clen, ncap * sizeof *clen);
+    if (coff != NULL)
+        r->coff = coff;
+    size_t *clen = coff != NULL ? realloc(r->clen, ncap * sizeof *clen) : NULL;
     if (clen == NULL) {
         csvr_failf(r, CEL_ENOMEM, "out of memory reading CSV line %llu",
                    (unsigned long long)r->row_line);

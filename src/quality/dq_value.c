@@ -228,16 +228,9 @@ bool dq_parse_number(const char *s, size_t n, const dq_numfmt *nf, double *out) 
     }
     if (n == 0 || n > DQ_NUM_MAX_TEXT)
         return false;
-    bool pt, ex;
-    uint64_t mag;
-    switch (scan_decimal(s, n, &pt, &ex, out, &mag)) {
-    case DEC_EXACT:
-        return true;
-    case DEC_SLOW:
-        return decimal_strtod(s, n, out);
-    default:
-        return n <= 4 && special_number(s, n, out);
-    }
+    /* nan/inf never scan as decimals, so trying them after a failed conversion is
+     * the same as trying them only when the scan rejected the text */
+    return convert_decimal(s, n, out) || (n <= 4 && special_number(s, n, out));
 }
 
 bool dq_parse_integer(const char *s, size_t n, const dq_numfmt *nf, int64_t *out, double *dbl,
